@@ -1,0 +1,52 @@
+"""Reading images as RGB uint8 arrays, with errors that name the file and the problem."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+
+
+class ImageReadError(IOError):
+    """An image file is missing, empty, truncated, corrupt or not an image."""
+
+
+def to_rgb(pixels: np.ndarray, source: str = "image") -> tuple[np.ndarray, str | None]:
+    """Return (RGB uint8 HxWx3, note) from greyscale, RGB(A) or 16-bit input; note says what was converted."""
+    note = None
+    if pixels.dtype == np.uint16:
+        pixels = (pixels >> 8).astype(np.uint8)
+        note = "16-bit image scaled to 8 bits"
+    elif pixels.dtype != np.uint8:
+        raise ImageReadError(f"{source}: unsupported pixel type {pixels.dtype}")
+    if pixels.ndim == 2 or (pixels.ndim == 3 and pixels.shape[2] == 1):
+        return np.repeat(pixels.reshape(pixels.shape[0], pixels.shape[1], 1), 3, axis=2), "greyscale image converted to RGB"
+    if pixels.ndim != 3 or pixels.shape[2] not in (3, 4):
+        raise ImageReadError(f"{source}: unsupported image shape {pixels.shape}")
+    if pixels.shape[2] == 4:
+        return np.ascontiguousarray(pixels[:, :, :3]), "RGBA image: alpha channel dropped"
+    return pixels, note
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Decode a whole image file to RGB uint8 (H, W, 3). For huge smears use ``bcedge.runtime.sources``."""
+    rgb, _ = read_image_with_note(path)
+    return rgb
+
+
+def read_image_with_note(path: str | Path) -> tuple[np.ndarray, str | None]:
+    path = Path(path)
+    if not path.is_file():
+        raise ImageReadError(f"{path}: no such image file")
+    data = np.fromfile(str(path), dtype=np.uint8)
+    if data.size == 0:
+        raise ImageReadError(f"{path}: file is empty (zero bytes)")
+    pixels = cv2.imdecode(data, cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH)
+    if pixels is None:
+        raise ImageReadError(f"{path}: not a readable image (corrupt, truncated or not an image format)")
+    if pixels.ndim == 3 and pixels.shape[2] >= 3:  # OpenCV decodes to BGR(A)
+        order = [2, 1, 0] + ([3] if pixels.shape[2] == 4 else [])
+        pixels = pixels[:, :, order]
+    return to_rgb(np.ascontiguousarray(pixels), str(path))
