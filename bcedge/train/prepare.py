@@ -1,0 +1,21 @@
+"""Loading a dataset for training: read, validate with the drop policy, say what was repaired."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from bcedge.data import load_dataset
+from bcedge.data.annotations import Dataset
+
+
+def load_training_data(path: str | Path, split: str | None = None, classes: list[str] | None = None,
+                       log=print) -> Dataset:
+    """A dataset whose invalid boxes and unreadable images are dropped, each named in the log."""
+    from bcedge.data.validate import validate
+
+    data = load_dataset(path, split=split)
+    report = validate(data, policy="drop", classes=classes)
+    if report.problems:
+        log(report.format(limit=10))
+    if not data.images:
+        raise ValueError(f"{path}: no usable images left after validation")
+    return data
