@@ -123,6 +123,58 @@ def _data_convert(p: argparse.ArgumentParser):
 # --- synth (synthetic smears) --------------------------------------------------------------------
 
 
+def _parse_size(text: str) -> tuple[int, int]:
+    """``4096x3072`` -> (4096, 3072); ``4096`` -> (4096, 4096)."""
+    parts = text.lower().split("x")
+    try:
+        width, height = (int(parts[0]), int(parts[-1])) if len(parts) in (1, 2) else (0, 0)
+    except ValueError:
+        width = height = 0
+    if width < 1 or height < 1:
+        raise UserError(f"--size {text!r}: expected WIDTHxHEIGHT in pixels, e.g. 4096x3072")
+    return width, height
+
+
+@command("synth", "Generate a synthetic blood smear and its COCO labels (for tests and benchmarks, not real data)")
+def _synth(p: argparse.ArgumentParser):
+    p.add_argument("--size", required=True, help="WIDTHxHEIGHT in pixels, e.g. 4096x3072 (any size: streamed)")
+    p.add_argument("--seed", type=int, default=0, help="same seed and size give the same image and labels")
+    p.add_argument("--out", type=Path, required=True, help="image path: .png, .tif/.tiff, or .jpg (<= 8192x8192); "
+                                                          "labels go next to it as .json")
+    p.add_argument("--parasites", action="store_true", help="add ring-stage parasites inside some RBCs (class 'ring')")
+    p.add_argument("--density", type=float, help="RBC area per image area (default 0.75)")
+    p.add_argument("--scale", type=float, help="cell size factor; 1 = BCCD scale, RBC ~100 px (default 1)")
+    p.add_argument("--strip-rows", type=int, help="rows rendered at a time (memory, not pixels; default 256)")
+
+    def run(args) -> int:
+        import time
+
+        from bcedge.data.synth import generate_smear
+
+        width, height = _parse_size(args.size)
+        options = {k: v for k, v in (("density", args.density), ("scale", args.scale),
+                                     ("strip_rows", args.strip_rows)) if v is not None}
+        if args.parasites:
+            options["parasites"] = True
+        start, shown = time.perf_counter(), [0]
+
+        def progress(done: int, total: int) -> None:
+            tenth = 10 * done // total
+            if width * height >= 4096 * 4096 and tenth > shown[0]:
+                shown[0] = tenth
+                print(f"  {done}/{total} rows ({time.perf_counter() - start:.0f} s)", file=sys.stderr)
+
+        result = generate_smear(width, height, seed=args.seed, out=args.out, progress=progress, **options)
+        counts = ", ".join(f"{name} {n}" for name, n in result.counts.items())
+        print(f"wrote {result.image_path} ({width}x{height}, seed {args.seed}) in {time.perf_counter() - start:.1f} s")
+        print(f"labels {result.labels_path}: {counts}")
+        for note in result.coco["info"]["notes"]:
+            print(f"note: {note}")
+        return 0
+
+    return run
+
+
 # --- train / eval (detectors; need the train extra) ----------------------------------------------
 
 
@@ -173,6 +225,47 @@ def _train(p: argparse.ArgumentParser):
     return run
 
 
+@command("eval", "Evaluate a model on a labelled dataset: COCO mAP, per-class AP, count error")
+def _eval(p: argparse.ArgumentParser):
+    p.add_argument("model", help="'default', a checkpoint (.pt) or an artifact (.onnx, .engine)")
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--split", default=None)
+    p.add_argument("--json", type=Path, default=None, help="write the metrics as JSON")
+    p.add_argument("--pr-curves", type=Path, default=None, help="write PR curves (PNG)")
+    p.add_argument("--tune", type=Path, default=None, metavar="OUT",
+                   help="tune per-class score thresholds and NMS IoU on this data; write the model with them to OUT")
+    p.add_argument("--backend", default="auto")
+    p.add_argument("--device", default="auto")
+
+    def run(args) -> int:
+        import json
+
+        from bcedge.evaluate.artifacts import evaluate_artifact, store_metadata
+        from bcedge.report.outputs import write_json_atomic
+        from bcedge.train.prepare import load_training_data
+
+        data = load_training_data(args.data, args.split)
+        metrics, meta = evaluate_artifact(args.model, data, tune=bool(args.tune), backend=args.backend, device=args.device)
+        if args.tune:
+            meta.metrics = {**meta.metrics, "tuned_on": {"data": str(args.data), "split": args.split, **_headline(metrics)}}
+            print(f"tuned model written to {store_metadata(args.model, meta, args.tune)}")
+        summary = {k: v for k, v in metrics.items() if k != "pr_curves"}
+        print(json.dumps(summary, indent=1))
+        if args.json:
+            write_json_atomic(args.json, summary)
+        if args.pr_curves:
+            from bcedge.evaluate.plots import plot_pr_curves
+
+            plot_pr_curves(metrics, args.pr_curves, title=f"{meta.arch}: mAP50 {metrics['mAP50']:.3f}")
+        return 0
+
+    return run
+
+
+def _headline(metrics: dict) -> dict:
+    return {k: metrics[k] for k in ("mAP", "mAP50", "mAP75")}
+
+
 @command("zoo", "List the detector architectures (<head>_<backbone>)")
 def _zoo(p: argparse.ArgumentParser):
     def run(args) -> int:
@@ -188,6 +281,79 @@ def _zoo(p: argparse.ArgumentParser):
 
 
 # --- count (the runtime) ---------------------------------------------------------------------------
+
+
+def _image_inputs(paths: list[Path]) -> list[Path]:
+    """Files as given, folders expanded to the images they hold (sorted); a missing path is an error."""
+    from bcedge.imageio import IMAGE_SUFFIXES
+
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+            if not found:
+                raise UserError(f"{path}: folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise UserError(f"{path}: no such image file or folder")
+    return files
+
+
+def _tile_option(text: str):
+    return text if text in ("auto", "none") else _input_size(text)
+
+
+@command("count", "Count blood cells in images of any size (no torch needed)")
+def _count(p: argparse.ArgumentParser):
+    p.add_argument("images", type=Path, nargs="+", help="image files or folders")
+    p.add_argument("--model", default="default", help="'default' (bundled), or a .onnx / .engine / .pt artifact")
+    p.add_argument("--backend", default="auto", help="onnxruntime, tensorrt or torch (default: by model suffix)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, tensorrt (ONNX Runtime providers) or auto")
+    p.add_argument("--tile", type=_tile_option, default="auto", help="auto (model input size), none, or WxH")
+    p.add_argument("--overlap", type=int, default=None, help="tile overlap in px (default: largest cell size)")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--json", type=Path, default=None, help="write counts and COCO-style detections here")
+    p.add_argument("--csv", type=Path, default=None, help="write per-image counts as CSV here")
+    p.add_argument("--overlay", type=Path, default=None, help="folder for overlay PNGs")
+
+    def run(args) -> int:
+        from bcedge.imageio import ImageReadError
+        from bcedge.report.outputs import counts_csv, counts_table, write_json_atomic
+        from bcedge.runtime.counter import Counter
+
+        files = _image_inputs(args.images)
+        counter = Counter.load(args.model, backend=args.backend, device=args.device, tile=args.tile,
+                               overlap=args.overlap, batch_size=args.batch_size)
+        results, failed = [], []
+        for image_id, path in enumerate(files, start=1):
+            try:
+                result = counter.count_file(path)
+            except (ImageReadError, ValueError) as exc:
+                print(f"bcedge: skipped {exc}", file=sys.stderr)
+                failed.append({"path": str(path), "error": str(exc)})
+                continue
+            results.append(result.to_dict(image_id))
+            if args.overlay:
+                from bcedge.report.overlay import write_source_overlay
+
+                write_source_overlay(args.overlay / f"{path.stem}.overlay.png", path, result.detections, counter.meta.class_names)
+        names = counter.meta.class_names
+        if results:
+            print(counts_table(results, names))
+        if args.json:
+            totals = {n: sum(r["counts"][n] for r in results) for n in names}
+            write_json_atomic(args.json, {"model": {"arch": counter.meta.arch, "classes": names,
+                                                     "backend": counter.backend.describe()},
+                                          "totals": totals, "total": sum(totals.values()),
+                                          "images": results, "failed": failed})
+        if args.csv:
+            args.csv.parent.mkdir(parents=True, exist_ok=True)
+            args.csv.write_text(counts_csv(results, names))
+        return 1 if failed else 0
+
+    return run
 
 
 # --- watch (folder service) -----------------------------------------------------------------------

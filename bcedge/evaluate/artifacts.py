@@ -1,0 +1,48 @@
+"""Evaluate any artifact (checkpoint, ONNX, engine) on a dataset, and store tuned thresholds back."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from bcedge.artifact import ModelMeta
+from bcedge.data.annotations import Dataset
+from bcedge.evaluate import evaluate_detector, evaluate_raw, raw_outputs
+
+
+def evaluate_artifact(model: str | Path, data: Dataset, tune: bool = False, backend: str = "auto",
+                      device: str = "auto") -> tuple[dict, ModelMeta]:
+    """Metrics for ``model`` on ``data``; checkpoints run in torch, other artifacts through their backend."""
+    from bcedge.runtime.counter import resolve_model
+
+    path = resolve_model(model)
+    if path.suffix in (".pt", ".pth") and backend in ("auto", "torch"):
+        from bcedge.models import load_detector
+
+        detector, _ = load_detector(path)
+        return evaluate_detector(detector, data, tune=tune), detector.meta
+    from bcedge.backends import load_backend, preprocess
+
+    with load_backend(path, backend=backend, device=device) as runner:
+        raw = raw_outputs(lambda batch: runner.infer(preprocess(batch)), data, runner.meta.input_size)
+        return evaluate_raw(raw, data, runner.meta, tune=tune), runner.meta
+
+
+def store_metadata(model: str | Path, meta: ModelMeta, out: str | Path) -> Path:
+    """Write a copy of ``model`` whose metadata is ``meta`` (e.g. with tuned thresholds)."""
+    src, out = Path(model), Path(out)
+    if src.suffix in (".pt", ".pth"):
+        import torch
+
+        state = torch.load(src, map_location="cpu", weights_only=True)
+        state["bcedge_meta"] = meta.to_json()
+        torch.save(state, out)
+        return out
+    if src.suffix == ".onnx":
+        import onnx
+
+        from bcedge.artifact import write_onnx_meta
+
+        proto = onnx.load(str(src))
+        write_onnx_meta(proto, meta)
+        onnx.save(proto, str(out))
+        return out
+    raise ValueError(f"{src}: storing metadata is supported for .pt and .onnx files")

@@ -1,0 +1,64 @@
+"""Overlay PNGs: detections drawn on the image, one colour per class, a legend with the counts."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from bcedge.detections import Detections
+
+# RGB, chosen to stay readable on pink/purple smears
+PALETTE = [(0, 200, 255), (255, 230, 0), (0, 255, 120), (255, 90, 200), (255, 140, 0), (120, 120, 255)]
+MAX_SIDE = 4096  # overlays of huge smears are downscaled to this longest side
+
+
+def draw_overlay(image: np.ndarray, detections: Detections, class_names: Sequence[str]) -> np.ndarray:
+    """RGB uint8 image with boxes and a count legend; images over ``MAX_SIDE`` px are downscaled first."""
+    scale = min(1.0, MAX_SIDE / max(image.shape[:2]))
+    canvas = np.ascontiguousarray(image if scale == 1.0 else cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA))
+    thickness = max(1, round(max(canvas.shape[:2]) / 800))
+    for (x0, y0, x1, y1), cid in zip((detections.xyxy * scale).round().astype(int).tolist(), detections.class_ids.tolist()):
+        cv2.rectangle(canvas, (x0, y0), (x1, y1), PALETTE[cid % len(PALETTE)], thickness)
+    counts = detections.counts(class_names)
+    lines = [f"{name}: {counts[name]}" for name in class_names] + [f"total: {len(detections)}"]
+    font_scale = 0.5 * thickness
+    line_h = int(22 * thickness)
+    cv2.rectangle(canvas, (0, 0), (int(170 * thickness), line_h * len(lines) + 8), (0, 0, 0), -1)
+    for i, line in enumerate(lines):
+        colour = PALETTE[i % len(PALETTE)] if i < len(class_names) else (255, 255, 255)
+        cv2.putText(canvas, line, (6, line_h * (i + 1)), cv2.FONT_HERSHEY_SIMPLEX, font_scale, colour, thickness, cv2.LINE_AA)
+    return canvas
+
+
+def write_overlay(path: str | Path, image: np.ndarray, detections: Detections, class_names: Sequence[str]) -> Path:
+    """Write the overlay PNG atomically (temporary file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(draw_overlay(image, detections, class_names), cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise IOError(f"{path}: could not encode the overlay PNG")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(encoded.tobytes())
+    tmp.replace(path)
+    return path
+
+
+def write_source_overlay(path: str | Path, image_path: str | Path, detections: Detections,
+                         class_names: Sequence[str]) -> Path:
+    """Overlay for an image file of any size: read by strips, each downscaled to fit ``MAX_SIDE``."""
+    from bcedge.runtime.sources import open_image
+
+    with open_image(image_path) as src:
+        scale = min(1.0, MAX_SIDE / max(src.width, src.height))
+        strip = 1024
+        parts = []
+        for y0 in range(0, src.height, strip):
+            rows = src.read_rows(y0, min(src.height, y0 + strip))
+            if scale < 1.0:
+                size = (max(1, round(src.width * scale)), max(1, round(rows.shape[0] * scale)))
+                rows = cv2.resize(rows, size, interpolation=cv2.INTER_AREA)
+            parts.append(rows)
+    image = np.concatenate(parts)
+    return write_overlay(path, image, detections.scale(scale, scale) if scale < 1.0 else detections, class_names)

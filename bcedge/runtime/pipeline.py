@@ -1,0 +1,78 @@
+"""Stages joined by bounded queues: each stage runs in its own thread, a full queue blocks its producer.
+
+Back-pressure keeps memory bounded (a fast reader cannot run ahead of inference by more than
+``depth`` items per queue), and the stages overlap: while the backend runs one batch, the reader
+decodes the next strip and the decoder merges the previous batch's boxes.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Any, Callable, Iterable, Iterator
+
+_DONE = object()
+
+
+class _Failure:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+def run_stages(source: Iterable[Any], stages: list[Callable[[Any], Iterable[Any]]], depth: int = 2) -> Iterator[Any]:
+    """Feed ``source`` through ``stages`` (each maps one item to zero or more items), yielding the last
+    stage's items in order. An exception in any stage is re-raised here, and all threads stop."""
+    queues = [queue.Queue(maxsize=depth) for _ in range(len(stages) + 1)]
+    stop = threading.Event()
+
+    def put(q: queue.Queue, item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def feed() -> None:
+        try:
+            for item in source:
+                if not put(queues[0], item):
+                    return
+            put(queues[0], _DONE)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            put(queues[0], _Failure(exc))
+
+    def work(stage: Callable, inbox: queue.Queue, outbox: queue.Queue) -> None:
+        while not stop.is_set():
+            try:
+                item = inbox.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if item is _DONE or isinstance(item, _Failure):
+                put(outbox, item)
+                return
+            try:
+                for result in stage(item):
+                    if not put(outbox, result):
+                        return
+            except BaseException as exc:  # noqa: BLE001
+                put(outbox, _Failure(exc))
+                return
+
+    threads = [threading.Thread(target=feed, daemon=True, name="bcedge-source")]
+    threads += [threading.Thread(target=work, args=(s, queues[i], queues[i + 1]), daemon=True, name=f"bcedge-stage{i}")
+                for i, s in enumerate(stages)]
+    for thread in threads:
+        thread.start()
+    try:
+        while True:
+            item = queues[-1].get()
+            if item is _DONE:
+                return
+            if isinstance(item, _Failure):
+                raise item.exc
+            yield item
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=5)
