@@ -106,9 +106,11 @@ class PngStreamWriter:
             raise ValueError(f"{self.path}: PNG rows must be uint8, got {rows.dtype}")
         expected = (self.width, self.channels) if self.channels > 1 else (self.width,)
         if rows.ndim != len(expected) + 1 or rows.shape[1:] != expected:
-            raise ValueError(f"{self.path}: rows of shape {rows.shape} do not fit a {self.width}-wide {self.channels}-channel PNG")
+            raise ValueError(f"{self.path}: rows of shape {rows.shape} do not fit a {self.width}-wide "
+                             f"{self.channels}-channel PNG")
         if self.rows_written + len(rows) > self.height:
-            raise ValueError(f"{self.path}: {self.rows_written + len(rows)} rows written to a PNG {self.height} rows high")
+            raise ValueError(f"{self.path}: {self.rows_written + len(rows)} rows written to a PNG "
+                             f"{self.height} rows high")
         if len(rows) == 0:
             return
         flat = np.ascontiguousarray(rows).reshape(len(rows), -1)
@@ -130,7 +132,8 @@ class PngStreamWriter:
             return self.path
         if self.rows_written != self.height:
             self.abort()
-            raise ValueError(f"{self.path}: only {self.rows_written} of {self.height} rows were written; PNG not finished")
+            raise ValueError(f"{self.path}: only {self.rows_written} of {self.height} rows were written; "
+                             "PNG not finished")
         self._write_idat(self._zip.flush())
         self._file.write(_chunk(b"IEND", b""))
         self._file.close()

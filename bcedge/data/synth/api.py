@@ -80,6 +80,9 @@ def generate_smear(
     COCO labels are written next to it (``smear.png`` -> ``smear.json``); without it the pixels are
     returned in ``SmearResult.pixels`` (up to 8192 x 8192). ``write_options`` go to the image writer
     (PNG: compress_level, filter; TIFF: tile, compression; JPEG: quality).
+
+    Same size, seed and options give the same pixels and labels whatever ``strip_rows`` is; the file
+    bytes are identical too for the same ``strip_rows`` (a PNG's IDAT chunks follow the strips).
     """
     width, height = int(width), int(height)
     if width < 1 or height < 1:
@@ -88,7 +91,8 @@ def generate_smear(
     write_options = dict(write_options or {})
     if out is None:
         if width * height > IN_MEMORY_MAX_PIXELS:
-            raise ValueError(f"a {width}x{height} smear is too large to return in memory; pass out= a .png or .tif path")
+            raise ValueError(f"a {width}x{height} smear is too large to return in memory; "
+                             "pass out= a .png or .tif path")
         if write_options:
             raise ValueError("write_options need an output file (out=)")
         fmt = None

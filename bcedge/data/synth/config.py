@@ -71,7 +71,7 @@ class SmearConfig:
     RBC ~100 px, WBC ~190 px, platelets ~40 px) and are multiplied by ``scale``."""
 
     scale: float = 1.0
-    density: float = 0.75                     # RBC area (sum of their discs) per image area; overlaps allowed
+    density: float = 0.6                      # RBC area (sum of discs) per image area; > ~0.65 needs more max_overlap
     rbc_diameter: tuple[float, float] = (70.0, 130.0)
     wbc_diameter: tuple[float, float] = (150.0, 230.0)
     platelet_diameter: tuple[float, float] = (22.0, 46.0)
@@ -124,8 +124,10 @@ class SmearConfig:
         return replace(self, **options)
 
     def to_dict(self) -> dict:
+        """The fields that shape the smear (not ``style``, stored apart; not ``strip_rows``, which does not)."""
         out = asdict(self)
         out.pop("style")
+        out.pop("strip_rows")
         return out
 
 

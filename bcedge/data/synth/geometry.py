@@ -31,7 +31,8 @@ class Blob:
     def bounds(self, margin: float = 1.0) -> tuple[int, int, int, int]:
         """Integer pixel range ``x0, y0, x1, y1`` (end exclusive) holding the outline plus ``margin``."""
         r = self.reach + margin
-        return (math.floor(self.cx - r), math.floor(self.cy - r), math.ceil(self.cx + r) + 1, math.ceil(self.cy + r) + 1)
+        x0, y0 = math.floor(self.cx - r), math.floor(self.cy - r)
+        return x0, y0, math.ceil(self.cx + r) + 1, math.ceil(self.cy + r) + 1
 
     def scaled(self, factor: float) -> "Blob":
         return Blob(self.cx, self.cy, self.a * factor, self.b * factor, self.angle, self.harmonics)

