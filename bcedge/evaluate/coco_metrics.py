@@ -54,7 +54,6 @@ def coco_metrics(data: Dataset, predictions: list[Detections], class_names: list
         evaluator.params.maxDets = [1, 10, max_dets]
         evaluator.evaluate()
         evaluator.accumulate()
-        evaluator.summarize()
     precision = evaluator.eval["precision"]  # [IoU thresholds, recall points, classes, areas, maxDets]
     per_class, curves = {}, {}
     for k, name in enumerate(class_names):
@@ -64,6 +63,12 @@ def coco_metrics(data: Dataset, predictions: list[Detections], class_names: list
         per_class[name] = {"AP": round(float(p_all[p_all > -1].mean()), 4) if has_gt else None,
                            "AP50": round(float(p50[p50 > -1].mean()), 4) if has_gt else None}
         curves[name] = {"recall": evaluator.params.recThrs.tolist(), "precision": np.clip(p50, 0, 1).tolist()}
-    stats = evaluator.stats
-    return {"mAP": round(float(stats[0]), 4), "mAP50": round(float(stats[1]), 4), "mAP75": round(float(stats[2]), 4),
-            "per_class": per_class, "pr_curves": curves}
+    # COCO's summarize() reads its first line at maxDets=100 whatever params say; read the array directly.
+    at_max = precision[..., 0, -1]  # [IoU, recall, class]
+    headline = {key: _mean_valid(at_max[rows]) for key, rows in (("mAP", slice(None)), ("mAP50", 0), ("mAP75", 5))}
+    return {**headline, "per_class": per_class, "pr_curves": curves}
+
+
+def _mean_valid(values: np.ndarray) -> float:
+    valid = values[values > -1]
+    return round(float(valid.mean()), 4) if valid.size else 0.0
