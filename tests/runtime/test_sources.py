@@ -1,0 +1,89 @@
+"""Opening images by sniffing, arrays, the whole-decode cap, and cutting tiles from strips."""
+import cv2
+import numpy as np
+import pytest
+
+from bcedge.imageio import ImageReadError, read_image
+from bcedge.runtime.readers.whole import WholeImageSource
+from bcedge.runtime.sources import (DEFAULT_MAX_DECODE_PIXELS, ArraySource, ImageTooLarge, iter_tiles,
+                                    max_decode_pixels, open_image)
+from bcedge.runtime.tiling import TileGrid
+
+RNG = np.random.default_rng(2)
+
+
+def _rgb(h=90, w=130):
+    return RNG.integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".bmp"])
+def test_jpeg_and_bmp_decode_whole_under_the_cap(tmp_path, suffix):
+    path = tmp_path / f"smear{suffix}"
+    assert cv2.imwrite(str(path), _rgb())
+    with open_image(path) as src:
+        assert isinstance(src, WholeImageSource) and (src.width, src.height) == (130, 90)
+        np.testing.assert_array_equal(src.read_rows(10, 50), read_image(path)[10:50])
+    with pytest.raises(ImageTooLarge, match=rf"smear\{suffix}: .*130x90.*tiled TIFF"):
+        open_image(path, max_pixels=130 * 90 - 1)
+
+
+def test_cap_comes_from_argument_env_or_default(monkeypatch):
+    monkeypatch.delenv("BCEDGE_MAX_DECODE_PIXELS", raising=False)
+    assert max_decode_pixels() == DEFAULT_MAX_DECODE_PIXELS == 2**28
+    monkeypatch.setenv("BCEDGE_MAX_DECODE_PIXELS", "1e9")
+    assert max_decode_pixels() == 10**9 and max_decode_pixels(5) == 5
+    monkeypatch.setenv("BCEDGE_MAX_DECODE_PIXELS", "lots")
+    with pytest.raises(ValueError, match="BCEDGE_MAX_DECODE_PIXELS"):
+        max_decode_pixels()
+
+
+def test_format_comes_from_content_not_name(tmp_path):
+    path = tmp_path / "really_a_png.jpg"
+    ok, data = cv2.imencode(".png", _rgb())
+    path.write_bytes(data.tobytes())
+    with open_image(path) as src:
+        assert type(src).__name__ == "PngSource"
+
+
+@pytest.mark.parametrize("name,content,message", [
+    ("missing.png", None, "missing.png: no such image file"),
+    ("empty.png", b"", "empty.png: file is empty"),
+    ("notes.png", b"hello world, not an image", r"notes.png: named .png but is not a PNG file"),
+    ("data.xyz", b"\x00\x01\x02\x03" * 4, r"data.xyz: not a supported image \(PNG, TIFF, JPEG, BMP\)"),
+    ("cut.jpg", b"\xff\xd8\xff\xe0\x00\x10JFIF", "cut.jpg: JPEG ends"),
+])
+def test_bad_files_name_the_file(tmp_path, name, content, message):
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ImageReadError, match=message):
+        open_image(path)
+
+
+def test_array_source_normalises_and_checks_rows():
+    grey16 = RNG.integers(0, 65536, (40, 30), dtype=np.uint16)
+    src = ArraySource(grey16, "frame 7")
+    rows = src.read_rows(5, 9)
+    assert rows.shape == (4, 30, 3) and rows.dtype == np.uint8
+    np.testing.assert_array_equal(rows[:, :, 2], (grey16[5:9] >> 8).astype(np.uint8))
+    assert "greyscale" in src.note  # to_rgb reports the conversion
+    with pytest.raises(ValueError, match="frame 7: rows 30:50 are outside"):
+        src.read_rows(30, 50)
+    with pytest.raises(ImageReadError, match="frame 8: expected an image array"):
+        ArraySource(np.zeros(5), "frame 8")
+
+
+@pytest.mark.parametrize("size,tile,overlap,offset", [((130, 90), 48, 12, (0, 0)), ((130, 90), 40, 8, (17, 5)),
+                                                      ((30, 20), 64, 8, (0, 0))])
+def test_iter_tiles_cuts_strips_into_tiles(size, tile, overlap, offset):
+    image = _rgb(size[1], size[0])
+    grid = TileGrid.plan(size[0], size[1], tile, tile, overlap, offset)
+    seen = 0
+    for t, pixels in iter_tiles(ArraySource(image), grid, pad_value=7):
+        assert pixels.shape == (tile, tile, 3)
+        np.testing.assert_array_equal(pixels[: t.y1 - t.y0, : t.x1 - t.x0], image[t.y0:t.y1, t.x0:t.x1])
+        assert (pixels[t.y1 - t.y0:] == 7).all() and (pixels[:, t.x1 - t.x0:] == 7).all()
+        seen += 1
+    assert seen == len(grid)
+    with pytest.raises(ValueError, match="planned for"):
+        next(iter_tiles(ArraySource(image[:10]), grid))
