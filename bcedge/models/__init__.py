@@ -48,9 +48,17 @@ def build_detector(arch: str, class_names: list[str], input_size: tuple[int, int
         meta = ModelMeta(arch=arch, head=head_name, backbone=backbone_name, class_names=list(class_names),
                          input_size=tuple(input_size), mean=body.mean, std=body.std,
                          anchors=anchor_config(train_boxes), pretrained=body.weights)
-        meta.max_object_size = float(meta.anchors["size_range"][1])
+        meta.max_object_size = largest_object(train_boxes) or float(meta.anchors["size_range"][1])
     model = head.build(body, len(class_names), meta)
     return Detector(model, meta, head.deploy, frozen_bn=bool(body.weights.get("file")))
+
+
+def largest_object(boxes: np.ndarray | None) -> float:
+    """The tile overlap floor: the 99.5th percentile of the boxes' longer side (0 without boxes)."""
+    if boxes is None or len(boxes) == 0:
+        return 0.0
+    sides = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+    return round(float(np.percentile(sides, 99.5)), 1)
 
 
 def load_detector(path: str | Path, map_location: str = "cpu") -> tuple[Detector, dict]:

@@ -26,7 +26,7 @@ from bcedge.detections import Detections
 from bcedge.runtime.decode import class_thresholds, decode
 from bcedge.runtime.merge import merge_tiles
 from bcedge.runtime.pipeline import run_stages
-from bcedge.runtime.sources import ArraySource, ImageSource, open_image
+from bcedge.runtime.sources import ArraySource, ImageSource, iter_tiles, open_image
 from bcedge.runtime.tiling import Tile, TileGrid, choose_overlap
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -79,9 +79,9 @@ class Counter:
         self.backend = backend
         self.meta: ModelMeta = backend.meta
         self.tile = self._tile_size(tile)
-        self.overlap = overlap if overlap is not None else choose_overlap(self.meta.max_object_size or 0, self.tile)
-        if self.overlap >= min(self.tile):
-            raise ValueError(f"overlap {self.overlap} px must be smaller than the tile {self.tile[0]}x{self.tile[1]}")
+        self.overlap = overlap if overlap is not None else self._default_overlap()
+        if not 0 <= self.overlap < min(self.tile):
+            raise ValueError(f"overlap {self.overlap} px must be between 0 and the tile size {self.tile[0]}x{self.tile[1]}")
         self.batch_size, self.merge, self.nms_backend = batch_size, merge, nms_backend
         self.thresholds = class_thresholds(self.meta)
         self._lock = threading.Lock()
@@ -101,6 +101,12 @@ class Counter:
             raise ValueError(f"tile {tile[0]}x{tile[1]} differs from the model input {size[0]}x{size[1]}; "
                              "export the model at that tile size instead")
         return size
+
+    def _default_overlap(self) -> int:
+        """At least the largest cell the model was trained on, so every cell lies whole in some tile."""
+        if not self.meta.max_object_size:
+            return min(self.tile) // 4  # a model without size statistics: a quarter tile
+        return choose_overlap(self.meta.max_object_size, self.tile)
 
     def warmup(self, iterations: int = 2) -> None:
         with self._lock:
@@ -123,17 +129,12 @@ class Counter:
     # -- the pipeline ------------------------------------------------------------------------------
 
     def _batches(self, src: ImageSource, grid: TileGrid) -> Iterator[list[tuple[Tile, np.ndarray]]]:
-        tile_w, tile_h = self.tile
         batch: list[tuple[Tile, np.ndarray]] = []
-        for strip in grid.strips():
-            rows = src.read_rows(strip.y0, strip.y1)
-            for tile in strip.tiles:
-                pixels = np.zeros((tile_h, tile_w, 3), np.uint8)
-                pixels[: tile.y1 - tile.y0, : tile.x1 - tile.x0] = rows[:, tile.x0:tile.x1]
-                batch.append((tile, pixels))
-                if len(batch) == self.batch_size:
-                    yield batch
-                    batch = []
+        for item in iter_tiles(src, grid):
+            batch.append(item)
+            if len(batch) == self.batch_size:
+                yield batch
+                batch = []
         if batch:
             yield batch
 
