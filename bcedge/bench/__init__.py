@@ -1,0 +1,1 @@
+"""Benchmark support: machine description, timing with warm-up and percentiles (no torch)."""
