@@ -61,6 +61,12 @@ class ModelMeta:
     def num_classes(self) -> int:
         return len(self.class_names)
 
+    @property
+    def pad_value(self) -> int:
+        """Grey level for tile padding: the normalisation mean, i.e. zero after normalising, as the
+        convolutions' own zero padding looks during training."""
+        return int(round(sum(self.mean) / 3 * 255))
+
     def score_threshold(self, class_name: str) -> float:
         return float(self.score_thresholds.get(class_name, self.default_score_threshold))
 

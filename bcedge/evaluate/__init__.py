@@ -23,7 +23,7 @@ NMS_IOU_GRID = (0.4, 0.5, 0.6, 0.7)
 RawOutputs = list[tuple[np.ndarray, np.ndarray]]   # per image: boxes (A, 4), scores (A, C)
 
 
-def input_images(data: Dataset, input_size: tuple[int, int]) -> Iterable[np.ndarray]:
+def input_images(data: Dataset, input_size: tuple[int, int], pad_value: int = 0) -> Iterable[np.ndarray]:
     """Each image as the model sees it: padded (never resized) to the input size; larger ones are refused."""
     from bcedge.train.augment import fit_to_size  # numpy-only helper
 
@@ -33,15 +33,15 @@ def input_images(data: Dataset, input_size: tuple[int, int]) -> Iterable[np.ndar
         if w > input_size[0] or h > input_size[1]:
             raise ValueError(f"{record.image_path}: {w}x{h} is larger than the model input {input_size}; "
                              "evaluate large images with the tiling runtime (bcedge count)")
-        yield fit_to_size(image, np.zeros((0, 4), np.float32), np.zeros(0, np.int64), input_size, None)[0]
+        yield fit_to_size(image, np.zeros((0, 4), np.float32), np.zeros(0, np.int64), input_size, None, fill=pad_value)[0]
 
 
 def raw_outputs(infer: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], data: Dataset,
-                input_size: tuple[int, int], batch_size: int = 4) -> RawOutputs:
+                input_size: tuple[int, int], batch_size: int = 4, pad_value: int = 0) -> RawOutputs:
     """Run ``infer`` (uint8 batch (B, H, W, 3) -> boxes (B, A, 4), scores (B, A, C)) over a dataset."""
     out: RawOutputs = []
     batch: list[np.ndarray] = []
-    for image in input_images(data, input_size):
+    for image in input_images(data, input_size, pad_value):
         batch.append(image)
         if len(batch) == batch_size:
             boxes, scores = infer(np.stack(batch))
@@ -102,10 +102,10 @@ def evaluate_detector(detector, data: Dataset, tune: bool = False, batch_size: i
         return boxes.cpu().numpy(), scores.cpu().numpy()
 
     try:
-        raw = raw_outputs(infer, data, meta.input_size, batch_size)
+        raw = raw_outputs(infer, data, meta.input_size, batch_size, meta.pad_value)
     except NotImplementedError:
         predictions = []
-        for image in input_images(data, meta.input_size):
+        for image in input_images(data, meta.input_size, meta.pad_value):
             predictions.extend(detector.predict([image]))
         if tune:
             meta.score_thresholds = tune_thresholds(match_scores(data, predictions, meta.class_names))

@@ -22,7 +22,8 @@ def evaluate_artifact(model: str | Path, data: Dataset, tune: bool = False, back
     from bcedge.backends import load_backend, preprocess
 
     with load_backend(path, backend=backend, device=device) as runner:
-        raw = raw_outputs(lambda batch: runner.infer(preprocess(batch)), data, runner.meta.input_size)
+        raw = raw_outputs(lambda batch: runner.infer(preprocess(batch)), data, runner.meta.input_size,
+                          pad_value=runner.meta.pad_value)
         return evaluate_raw(raw, data, runner.meta, tune=tune), runner.meta
 
 

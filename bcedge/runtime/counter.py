@@ -75,7 +75,8 @@ class Counter:
     """Counts cells in images of any size with one loaded backend (see module docstring)."""
 
     def __init__(self, backend: Backend, tile: str | tuple[int, int] = "auto", overlap: int | None = None,
-                 batch_size: int = 4, merge: str = "core", nms_backend: str = "auto") -> None:
+                 batch_size: int = 4, merge: str = "core", nms_backend: str = "auto",
+                 grid_offset: tuple[int, int] = (0, 0)) -> None:
         self.backend = backend
         self.meta: ModelMeta = backend.meta
         self.tile = self._tile_size(tile)
@@ -83,6 +84,7 @@ class Counter:
         if not 0 <= self.overlap < min(self.tile):
             raise ValueError(f"overlap {self.overlap} px must be between 0 and the tile size {self.tile[0]}x{self.tile[1]}")
         self.batch_size, self.merge, self.nms_backend = batch_size, merge, nms_backend
+        self.grid_offset = (int(grid_offset[0]), int(grid_offset[1]))  # shifts the seams; counts must not change
         self.thresholds = class_thresholds(self.meta)
         self._lock = threading.Lock()
 
@@ -108,9 +110,20 @@ class Counter:
             return min(self.tile) // 4  # a model without size statistics: a quarter tile
         return choose_overlap(self.meta.max_object_size, self.tile)
 
+    def plan(self, width: int, height: int) -> TileGrid:
+        """The tile grid this counter lays over a ``width x height`` image."""
+        return TileGrid.plan(width, height, self.tile[0], self.tile[1], self.overlap, offset=self.grid_offset)
+
     def warmup(self, iterations: int = 2) -> None:
+        """Run the backend on dummy batches, and decode and merge two dummy boxes: numba loads its
+        NMS kernels on first use (about 0.5 s), which would otherwise land on the first real image."""
         with self._lock:
             self.backend.warmup(iterations, self.batch_size)
+        boxes = np.array([[0, 0, 8, 8], [1, 1, 9, 9]], np.float32)
+        scores = np.ones((2, self.meta.num_classes), np.float32)
+        dets = decode(boxes, scores, np.zeros_like(self.thresholds), self.meta.nms_iou, 10, self.nms_backend)
+        grid = self.plan(*self.tile)
+        merge_tiles([(grid[0], dets)], strategy=self.merge, iou=self.meta.nms_iou, nms_backend=self.nms_backend)
 
     def count(self, frame: np.ndarray, source: str = "frame") -> CountResult:
         """Count one RGB uint8 frame (H, W, 3) of any size."""
@@ -130,7 +143,7 @@ class Counter:
 
     def _batches(self, src: ImageSource, grid: TileGrid) -> Iterator[list[tuple[Tile, np.ndarray]]]:
         batch: list[tuple[Tile, np.ndarray]] = []
-        for item in iter_tiles(src, grid):
+        for item in iter_tiles(src, grid, pad_value=self.meta.pad_value):
             batch.append(item)
             if len(batch) == self.batch_size:
                 yield batch
@@ -154,7 +167,7 @@ class Counter:
 
     def _run(self, src: ImageSource) -> CountResult:
         started = time.perf_counter()
-        grid = TileGrid.plan(src.width, src.height, self.tile[0], self.tile[1], self.overlap)
+        grid = self.plan(src.width, src.height)
         per_tile: list[tuple[Tile, Detections]] = []
         for decoded in run_stages(self._batches(src, grid), [self._infer, self._decode]):
             per_tile.extend(decoded)
