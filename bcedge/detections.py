@@ -61,6 +61,11 @@ class Detections:
         factor = np.array([sx, sy, sx, sy], dtype=np.float32)
         return Detections(self.xyxy * factor, self.scores, self.class_ids)
 
+    def clip(self, width: float, height: float) -> "Detections":
+        """Boxes clipped to an image of ``width`` x ``height`` (e.g. out of a padded tile)."""
+        limit = np.array([width, height, width, height], dtype=np.float32)
+        return Detections(np.clip(self.xyxy, 0, limit), self.scores, self.class_ids)
+
     def centers(self) -> np.ndarray:
         return np.stack(
             [(self.xyxy[:, 0] + self.xyxy[:, 2]) / 2, (self.xyxy[:, 1] + self.xyxy[:, 3]) / 2], axis=1

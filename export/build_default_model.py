@@ -30,7 +30,7 @@ from bcedge.bench.machine import describe_machine, machine_line  # noqa: E402
 from bcedge.convert.torch2onnx import torch2onnx  # noqa: E402
 from bcedge.evaluate import evaluate_detector  # noqa: E402
 from bcedge.evaluate.artifacts import evaluate_artifact  # noqa: E402
-from bcedge.models import load_detector  # noqa: E402
+from bcedge.models import largest_object, load_detector  # noqa: E402
 from bcedge.train.prepare import load_training_data  # noqa: E402
 
 ASSETS = ROOT / "bcedge" / "assets" / "models"
@@ -103,6 +103,7 @@ def main() -> int:
     parser.add_argument("--split", default="val")
     parser.add_argument("--tile", default="768x768")
     parser.add_argument("--out", type=Path, default=ASSETS / "default.onnx")
+    parser.add_argument("--results", type=Path, default=RESULTS / "default_model_bccd_val.json")
     args = parser.parse_args()
     tile = tuple(int(v) for v in args.tile.split("x"))
     val = load_training_data(args.data, args.split)
@@ -111,6 +112,8 @@ def main() -> int:
     torch_metrics = evaluate_detector(detector, val, tune=True)
     print(f"torch at {detector.meta.input_size}: mAP50 {torch_metrics['mAP50']}, mAP {torch_metrics['mAP']}; "
           f"tuned NMS IoU {detector.meta.nms_iou}, thresholds {detector.meta.score_thresholds}")
+    train_boxes = np.concatenate([r.boxes for r in load_training_data(args.data, "train").images])
+    detector.meta.max_object_size = largest_object(train_boxes)  # the runtime's overlap floor
     detector.meta.input_size = tile
     args.out.parent.mkdir(parents=True, exist_ok=True)
     torch2onnx(detector, args.out)
@@ -124,8 +127,8 @@ def main() -> int:
     card = model_card(meta, metrics, torch_metrics, latency, size_mb, history, machine)
     args.out.with_suffix(".md").write_text(card)
     summary = {k: v for k, v in metrics.items() if k != "pr_curves"}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "default_model_bccd_val.json").write_text(json.dumps(
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps(
         {"model": meta.arch, "tile": list(tile), "onnx": summary,
          "torch_640x480": {k: v for k, v in torch_metrics.items() if k != "pr_curves"},
          "cpu_latency": latency, "size_mb": round(size_mb, 2), "training_history": history, "machine": machine}, indent=1))

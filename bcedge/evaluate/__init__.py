@@ -53,21 +53,25 @@ def raw_outputs(infer: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], da
     return out
 
 
-def _decode(raw: RawOutputs, meta: ModelMeta, floor: float | None, nms_iou: float | None = None):
-    return [decode_batch(b[None], s[None], meta, floor=floor, nms_iou=nms_iou)[0] for b, s in raw]
+def _decode(raw: RawOutputs, meta: ModelMeta, floor: float | None, nms_iou: float | None = None,
+            sizes: list[tuple[int, int]] | None = None):
+    """Decode each image's raw outputs; boxes are clipped to the image itself, not its padded tile."""
+    out = [decode_batch(b[None], s[None], meta, floor=floor, nms_iou=nms_iou)[0] for b, s in raw]
+    return [d.clip(*size) for d, size in zip(out, sizes)] if sizes else out
 
 
 def evaluate_raw(raw: RawOutputs, data: Dataset, meta: ModelMeta, tune: bool = False) -> dict:
     """Metrics for raw outputs; with ``tune``, first choose the NMS IoU and per-class thresholds on ``data``
     and store them in ``meta`` (the caller saves the artifact)."""
     check_classes(data, meta.class_names)
+    sizes = [(record.width, record.height) for record in data.images]
     if tune:
-        trials = {iou: coco_metrics(data, _decode(raw, meta, EVAL_SCORE_FLOOR, iou), meta.class_names)["mAP50"]
+        trials = {iou: coco_metrics(data, _decode(raw, meta, EVAL_SCORE_FLOOR, iou, sizes), meta.class_names)["mAP50"]
                   for iou in NMS_IOU_GRID}
         meta.nms_iou = max(trials, key=lambda iou: (trials[iou], -abs(iou - 0.5)))
-        low = _decode(raw, meta, EVAL_SCORE_FLOOR)
+        low = _decode(raw, meta, EVAL_SCORE_FLOOR, sizes=sizes)
         meta.score_thresholds = tune_thresholds(match_scores(data, low, meta.class_names))
-    predictions = _decode(raw, meta, EVAL_SCORE_FLOOR)
+    predictions = _decode(raw, meta, EVAL_SCORE_FLOOR, sizes=sizes)
     return summarise(data, predictions, meta)
 
 
