@@ -1,7 +1,7 @@
 """Build the bundled default model from a trained checkpoint: tune, export, evaluate, write its model card.
 
     python export/build_default_model.py --checkpoint runs/fcos_lite0/best.pt \\
-        --data ../shared/data/bccd --tile 768x768
+        --data ../shared/data/bccd --tile 640x640
 
 Steps, all through the library:
 1. tune the per-class score thresholds and the NMS IoU on the validation split (torch, 640x480);
@@ -101,7 +101,7 @@ def main() -> int:
     parser.add_argument("--checkpoint", type=Path, required=True)
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--split", default="val")
-    parser.add_argument("--tile", default="768x768")
+    parser.add_argument("--tile", default="640x640")
     parser.add_argument("--out", type=Path, default=ASSETS / "default.onnx")
     parser.add_argument("--results", type=Path, default=RESULTS / "default_model_bccd_val.json")
     args = parser.parse_args()
