@@ -15,10 +15,10 @@ FPN_CHANNELS = 128
 
 
 def deploy(model: FasterRCNN, batch: torch.Tensor):
-    raise NotImplementedError(
-        "Faster R-CNN has no deploy graph yet: its proposal selection needs the split export "
-        "(see the export issue); evaluate it in torch"
-    )
+    # The fixed-shape export graph (Fast NMS proposals, masked multi-level RoIAlign) lives with the exporter.
+    from bcedge.convert.two_stage import faster_rcnn_deploy
+
+    return faster_rcnn_deploy(model, batch)
 
 
 @register_head("faster_rcnn", deploy, two_stage=True)

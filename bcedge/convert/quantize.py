@@ -1,0 +1,146 @@
+"""Explicit INT8: FP32 ONNX -> Q/DQ ONNX with ONNX Runtime's ``quantize_static``, calibrated on the CPU.
+
+The default target ``tensorrt`` makes one artifact for ONNX Runtime (CPU, CUDA, TensorRT EP) and
+TensorRT's explicit quantization (TensorRT 10, and the only INT8 path of TensorRT 11):
+
+* QDQ format, signed INT8 activations and weights, symmetric (TensorRT requires zero points of 0),
+  weights per output channel;
+* the heads' tail stays FP32 (``graph.head_tail_nodes``: final activations, box decoding against the
+  anchors), and with ``keep_final_convs`` the last convolution of each head (class logits, box
+  regression, centerness) too: their outputs are read as scores and pixel offsets, where an INT8 step
+  is a visible error.
+
+The ``cpu`` target uses unsigned asymmetric activations instead (ONNX Runtime's fast x86 path); such
+a file is for ONNX Runtime only. Calibration streams the set one batch at a time (ONNX Runtime's
+strided collection), so memory stays bounded for histogram methods too.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from bcedge.convert import graph
+from bcedge.convert.calibration import CalibrationSet
+
+METHODS = ("minmax", "percentile", "entropy")
+
+
+@dataclass(frozen=True)
+class Target:
+    activations: str               # onnxruntime QuantType name
+    symmetric: bool
+    op_types: tuple[str, ...] | None   # None: every op type ONNX Runtime can quantize
+    why: str
+
+
+TARGETS = {
+    # NVIDIA's placement: Q/DQ on the inputs of convolutions; TensorRT fuses the rest around them.
+    "tensorrt": Target("QInt8", True, ("Conv",), "signed INT8 activations, zero point 0: what TensorRT's Q/DQ layers need"),
+    # ONNX Runtime's x86 kernels are fastest with unsigned asymmetric activations (U8S8) and whole chains in INT8.
+    "cpu": Target("QUInt8", False, None, "unsigned asymmetric activations (U8S8) for ONNX Runtime on x86; not for TensorRT"),
+}
+
+def _ort_method(name: str):
+    from onnxruntime.quantization import CalibrationMethod
+
+    return {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
+            "entropy": CalibrationMethod.Entropy}[name]
+
+
+def _reader(calib: CalibrationSet, batch_size: int, limit: int | None):
+    """An ONNX Runtime CalibrationDataReader over the set, with the range interface strided collection uses."""
+    from onnxruntime.quantization import CalibrationDataReader
+
+    class TileReader(CalibrationDataReader):
+        def __init__(self) -> None:
+            total = len(calib) if limit is None else min(limit, len(calib))
+            self.starts = list(range(0, total, batch_size))
+            self.total = total
+            self.set_range(0, len(self.starts))
+
+        def __len__(self) -> int:
+            return len(self.starts)
+
+        def set_range(self, start_index: int, end_index: int) -> None:
+            self.queue = list(self.starts[start_index:end_index])
+
+        def get_next(self):
+            if not self.queue:
+                return None
+            start = self.queue.pop(0)
+            return {graph.INPUT_NAME: next(calib.batches(batch_size, limit=min(self.total, start + batch_size), start=start))}
+
+    return TileReader()
+
+
+@dataclass(frozen=True)
+class QuantOptions:
+    method: str = "percentile"                     # calibration: percentile (99.999), minmax, entropy
+    target: str = "tensorrt"                       # see TARGETS
+    op_types: tuple[str, ...] | None = None        # None: the target's choice
+    keep_final_convs: bool = True                  # each head's last convolution stays FP32
+    keep_first_conv: bool = False                  # the stem convolution (sees raw pixels) stays FP32
+    limit: int | None = None                       # calibrate on the first N tiles only
+    batch_size: int = 4
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"unknown calibration method {self.method!r}; choose from {', '.join(METHODS)}")
+        if self.target not in TARGETS:
+            raise ValueError(f"unknown quantization target {self.target!r}; choose from {', '.join(TARGETS)}")
+
+
+def quantize(src: str | Path, calib_dir: str | Path, out: str | Path, options: QuantOptions | None = None,
+             cache: str | Path | None = None) -> Path:
+    """Write the Q/DQ INT8 version of the bcedge FP32 ONNX ``src``; returns the path written.
+
+    ``cache``: a JSON file of calibrated tensor ranges, written on the first run and reused after.
+    """
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
+    options = options or QuantOptions()
+    model, meta = graph.load(src)
+    if meta.precision != "fp32":
+        raise ValueError(f"{src}: is {meta.precision}; INT8 quantization starts from an fp32 export")
+    calib = CalibrationSet.load(calib_dir)
+    calib.check_model(meta.input_size, str(src))
+    exclude = graph.head_tail_nodes(model)
+    if options.keep_final_convs:
+        exclude += graph.final_compute_nodes(model)
+    if options.keep_first_conv:
+        exclude += [n.name for n in model.graph.node if n.op_type in graph.COMPUTE_OPS][:1]
+    target = TARGETS[options.target]
+    op_types = options.op_types if options.op_types is not None else target.op_types
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".q.tmp")
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # quantize_static logs generic advice on the root logger, and prints progress
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            quantize_static(model, tmp, _reader(calib, options.batch_size, options.limit), quant_format=QuantFormat.QDQ,
+                            op_types_to_quantize=list(op_types) if op_types else None, per_channel=True,
+                            activation_type=getattr(QuantType, target.activations), weight_type=QuantType.QInt8,
+                            nodes_to_exclude=exclude, calibrate_method=_ort_method(options.method),
+                            calibration_cache_path=str(cache) if cache else None,
+                            extra_options={"ActivationSymmetric": target.symmetric, "WeightSymmetric": True,
+                                           "CalibStridedMinMax": 1})
+    finally:
+        root.setLevel(level)
+    import onnx
+    import onnxruntime
+
+    quantized = onnx.load(str(tmp))
+    tmp.unlink()
+    meta.precision = "int8"
+    meta.versions = {**meta.versions, "onnxruntime": onnxruntime.__version__}
+    graph.record_step(meta, "quantize", tool="onnxruntime.quantize_static", format="QDQ", target=options.target,
+                      activations=f"{target.activations} {'symmetric' if target.symmetric else 'asymmetric'}",
+                      weights="QInt8 symmetric per-channel", method=options.method,
+                      op_types=list(op_types) if op_types else "all", fp32_nodes=len(exclude),
+                      calibration={"tiles": min(options.limit or len(calib), len(calib)), "sha256": calib.manifest["tiles_sha256"]})
+    return graph.save(quantized, out, meta)

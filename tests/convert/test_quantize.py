@@ -1,0 +1,76 @@
+"""Explicit INT8: a Q/DQ graph that keeps the heads' last layers in FP32, runs in ONNX Runtime, stays close."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime.quantization")
+
+from bcedge.artifact import read_onnx_meta  # noqa: E402
+from bcedge.backends import load_backend  # noqa: E402
+from bcedge.convert import graph  # noqa: E402
+from bcedge.convert.calibration import CalibrationError, CalibrationSet  # noqa: E402
+from bcedge.convert.quantize import QuantOptions, quantize  # noqa: E402
+from bcedge.parity import TOLERANCES, compare, tile_batches  # noqa: E402
+
+
+def _quantized_inputs(model) -> dict[str, bool]:
+    """node name -> whether any of its inputs comes from a DequantizeLinear."""
+    producers = {t: n for n in model.graph.node for t in n.output}
+    return {n.name: any(producers.get(t) is not None and producers[t].op_type == "DequantizeLinear" for t in n.input)
+            for n in model.graph.node}
+
+
+def test_qdq_int8_export(exported, calib_dir, tmp_path):
+    _, fp32 = exported("fcos_efficientnet_lite0", pretrained=True)
+    cache = tmp_path / "ranges.json"
+    out = quantize(fp32, calib_dir, tmp_path / "m.int8.onnx", QuantOptions(method="minmax", limit=8), cache=cache)
+    assert cache.is_file() and "/head/" in cache.read_text()   # tensor ranges, reused by a rebuild with --cache
+    model = onnx.load(str(out))
+    ops = [n.op_type for n in model.graph.node]
+    assert ops.count("QuantizeLinear") > 20 and ops.count("DequantizeLinear") > 20
+    scales = [t for t in model.graph.initializer if t.name.endswith("zero_point")]
+    assert scales and all(not np.any(onnx.numpy_helper.to_array(z)) for z in scales)  # symmetric: TensorRT needs 0
+    fed = _quantized_inputs(model)
+    source = onnx.load(str(fp32))
+    final = graph.final_compute_nodes(source)
+    assert len(final) == 5 * 3  # class logits, box regression, centerness on each of P3..P7
+    assert not any(fed[name] for name in final), "the heads' last convolutions stay FP32"
+    assert not any(fed[name] for name in graph.head_tail_nodes(source))
+    assert sum(fed[n.name] for n in model.graph.node if n.op_type == "Conv") > 0.8 * ops.count("Conv")
+    meta = read_onnx_meta(out)
+    step = meta.recipe["convert"][-1]
+    assert meta.precision == "int8" and step["step"] == "quantize" and step["calibration"]["tiles"] == 8
+    assert step["target"] == "tensorrt" and step["activations"] == "QInt8 symmetric"
+    assert step["calibration"]["sha256"] == CalibrationSet.load(calib_dir).manifest["tiles_sha256"]
+
+    ref, int8 = load_backend(fp32), load_backend(out)
+    batches = tile_batches(np.asarray(CalibrationSet.load(calib_dir).tiles), batch_size=8)
+    floor = float(np.quantile(ref.infer(batches[0])[1], 0.995))
+    report = compare({"fp32": ref, "int8": int8}, batches, score_floor=floor)
+    assert report.pairs[0].tolerance == TOLERANCES["int8"]
+    assert report.pairs[0].raw_ok, report.format()
+
+
+
+def test_quantize_refuses_mismatched_inputs(exported, calib_dir, tmp_path):
+    _, fp32 = exported("fcos_efficientnet_lite0", pretrained=True)
+    with pytest.raises(CalibrationError, match="missing"):
+        quantize(fp32, tmp_path, tmp_path / "x.onnx")
+    with pytest.raises(ValueError, match="unknown calibration method"):
+        QuantOptions(method="magic")
+    with pytest.raises(ValueError, match="unknown quantization target"):
+        QuantOptions(target="dsp")
+
+
+def test_cpu_target_quantizes_whole_chains_asymmetrically(exported, calib_dir, tmp_path):
+    _, fp32 = exported("ssdlite_efficientnet_lite0")
+    out = quantize(fp32, calib_dir, tmp_path / "m.cpu.onnx", QuantOptions(target="cpu", method="minmax", limit=4))
+    model = onnx.load(str(out))
+    fed = _quantized_inputs(model)
+    quantized_ops = {n.op_type for n in model.graph.node if fed[n.name]}
+    assert "Conv" in quantized_ops and quantized_ops - {"Conv", "QuantizeLinear"}   # more than convolutions
+    zero_points = [onnx.numpy_helper.to_array(t) for t in model.graph.initializer if t.name.endswith("zero_point")]
+    assert any(z.dtype == np.uint8 for z in zero_points)
+    assert read_onnx_meta(out).recipe["convert"][-1]["target"] == "cpu"
