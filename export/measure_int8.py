@@ -88,7 +88,8 @@ def main() -> int:
         torch2onnx(args.model, fp32)
     calib = CalibrationSet.load(args.calib, verify=True)
     result["calibration"] = {"path": str(args.calib), "tiles": len(calib), "sha256": calib.manifest["tiles_sha256"],
-                             "class_tiles": calib.manifest["class_tiles"]}
+                             "class_tiles": calib.manifest["class_tiles"], "input_size": "x".join(map(str, calib.input_size)),
+                             "pad_value": calib.manifest["pad_value"]}
     tiles = np.asarray(calib.tiles[:16])
     if fp32 != args.model:
         report = compare({"torch": load_backend(args.model), "fp32": load_backend(fp32)}, tile_batches(tiles, 4))
@@ -156,7 +157,8 @@ def markdown(result: dict) -> str:
     lines = ["# Explicit INT8 (Q/DQ) vs FP32 in ONNX Runtime, CPU", "",
              f"Machine: {m['cpu']}, {m['logical_cpus']} logical CPUs, {m['platform']}, Python {m['python']}, "
              f"onnxruntime {m['libraries']['onnxruntime']}; load average at start {m['load_average_at_start']}. {m['note']}.", "",
-             f"Model: `{result['model']}`; evaluated on {result['data']}; calibration: {result['calibration']['tiles']} tiles "
+             f"Model: `{result['model']}` ({result['calibration'].get('input_size', '?')} input); evaluated on {result['data']}; "
+             f"calibration: {result['calibration']['tiles']} tiles "
              f"(sha256 {result['calibration']['sha256'][:12]}, tiles per class {result['calibration']['class_tiles']}).", "",
              "Q/DQ (ONNX Runtime quantize_static), weights INT8 symmetric per channel; the heads' last convolutions, "
              "final activations and box decoding kept FP32. Target `tensorrt`: signed symmetric INT8 activations on "
