@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-_COMMANDS: dict[str, tuple[str, Callable, Callable]] = {}
+_COMMANDS: dict[str, tuple[str, Callable]] = {}  # name -> (help, add_arguments)
 
 
 class UserError(Exception):
@@ -24,7 +24,7 @@ def command(name: str, help: str):
     """
 
     def register(add_arguments: Callable) -> Callable:
-        _COMMANDS[name] = (help, add_arguments, None)
+        _COMMANDS[name] = (help, add_arguments)
         return add_arguments
 
     return register
@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"bcedge {__version__}")
     top = parser.add_subparsers(dest="command", metavar="COMMAND")
     groups: dict[str, argparse._SubParsersAction] = {}
-    for name, (help_text, add_arguments, _) in _COMMANDS.items():
+    for name, (help_text, add_arguments) in _COMMANDS.items():
         *group, leaf = name.split()
         subparsers = top
         if group:
@@ -56,9 +56,13 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
+    from bcedge.artifact import ArtifactError
+    from bcedge.backends.base import BackendUnavailable
+    from bcedge.imageio import ImageReadError
+
     try:
         return int(args.handler(args) or 0)
-    except (UserError, FileNotFoundError, ValueError) as exc:
+    except (UserError, FileNotFoundError, ValueError, ArtifactError, BackendUnavailable, ImageReadError) as exc:
         print(f"bcedge: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
