@@ -144,7 +144,7 @@ def train(cfg: TrainConfig, train_data: Dataset, out_dir: str | Path, val_data: 
             it += 1
             for k, v in losses.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach())
-            sums["loss"] = sums.get("loss", 0.0) + float(loss)
+            sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
             bar.set_postfix(loss=f"{float(loss):.3f}", lr=f"{optimizer.param_groups[0]['lr']:.4f}")
             if cfg.max_iters and it >= cfg.max_iters:
                 break

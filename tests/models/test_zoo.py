@@ -53,7 +53,7 @@ def test_loss_falls_in_a_few_steps(arch):
         loss.backward()
         torch.nn.utils.clip_grad_norm_(detector.parameters(), 10.0)
         optimizer.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     assert np.isfinite(losses).all()
     assert np.mean(losses[-2:]) < np.mean(losses[:2]), losses
 
