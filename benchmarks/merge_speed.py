@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -29,6 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bcedge.bench.machine import describe_machine  # noqa: E402
 from bcedge.detections import Detections  # noqa: E402
 from bcedge.runtime.merge import merge_tiles  # noqa: E402
 from bcedge.runtime.nms import available_backends, nms  # noqa: E402
@@ -87,18 +86,7 @@ def timed(fn, repeats: int) -> dict:
 
 
 def machine() -> dict:
-    cpu = platform.processor()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    import numba
-
-    return {"cpu": cpu, "logical_cpus": os.cpu_count(), "platform": platform.platform(),
-            "python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__,
-            "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-            "note": "shared machine: another job (model training) may run alongside; single-threaded timings"}
+    return describe_machine(note="shared machine: another job (model training) may run alongside; single-threaded timings")
 
 
 def run(sizes: list[int], repeats: int) -> dict:
@@ -139,7 +127,7 @@ def to_markdown(res: dict) -> str:
     m = res["machine"]
     lines = ["# Merge and NMS speed", "",
              f"Machine: {m['cpu']}, {m['logical_cpus']} logical CPUs, {m['platform']}, Python {m['python']}, "
-             f"numpy {m['numpy']}, numba {m['numba']}; load average at start {m['load_average_at_start']} "
+             f"numpy {m['libraries']['numpy']}, numba {m['libraries']['numba']}; load average at start {m['load_average_at_start']} "
              f"({m['note']}).", "",
              f"Tiles {res['tile']} px; simulated detector (whole cells jittered by up to 1 px, cut cells >= 30% "
              "visible at a lower score). Times: median and min of repeated runs after a warm-up, single thread. "

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -31,22 +29,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bcedge.bench.machine import describe_machine  # noqa: E402
 from bcedge.watch import ExitCode, WatchConfig, WatchService  # noqa: E402
 
 SAMPLES = ROOT / "bcedge" / "assets" / "sample_bccd" / "JPEGImages"
 
 
 def machine() -> dict:
-    cpu = platform.processor()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"cpu": cpu, "logical_cpus": os.cpu_count(), "platform": platform.platform(),
-            "python": platform.python_version(), "numpy": np.__version__,
-            "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-            "note": "shared machine: another job (model training) may run alongside"}
+    return describe_machine(note="shared machine: another job (model training) may run alongside")
 
 
 def make_inputs(folder: Path, n: int) -> list[Path]:

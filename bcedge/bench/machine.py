@@ -61,13 +61,39 @@ def jetson() -> dict | None:
             "power_mode": _run(["nvpmodel", "-q"])}
 
 
+# module -> distributions that provide it: versions are read from package metadata, so describing the
+# machine does not import torch or TensorRT (seconds and hundreds of MB); the import is the fallback
+DISTRIBUTIONS = {"numpy": ("numpy",), "cv2": ("opencv-python-headless", "opencv-python", "opencv-contrib-python"),
+                 "onnxruntime": ("onnxruntime", "onnxruntime-gpu"), "onnx": ("onnx",), "numba": ("numba",),
+                 "torch": ("torch",), "torchvision": ("torchvision",), "tensorrt": ("tensorrt", "tensorrt-cu12")}
+
+
+def _installed_version(name: str) -> str | None:
+    from importlib import metadata
+    from importlib.util import find_spec
+
+    try:
+        if find_spec(name) is None:
+            return None
+    except (ImportError, ValueError):
+        return None
+    for dist in DISTRIBUTIONS.get(name, (name,)):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return str(importlib.import_module(name).__version__)
+
+
 def library_versions() -> dict[str, str]:
     versions = {}
     for name in LIBRARIES:
         try:
-            versions[name] = str(importlib.import_module(name).__version__).split("+")[0]
+            version = _installed_version(name)
         except Exception:  # noqa: BLE001 - absent or broken: simply not listed
             continue
+        if version:
+            versions[name] = version.split("+")[0]
     return versions
 
 
@@ -88,3 +114,16 @@ def machine_line(desc: dict) -> str:
     """One line for a markdown table header: 'AMD EPYC ..., 2 logical CPUs, 23.5 GB, no GPU'."""
     gpu = ", ".join(g["name"] for g in desc.get("gpus", [])) or "no GPU"
     return f"{desc['cpu']}, {desc['logical_cpus']} logical CPUs, {desc.get('memory_gb')} GB, {gpu}"
+
+
+def machine_slug(desc: dict) -> str:
+    """A file-name-safe name for the machine: 'amd-epyc-2cpu', 'nvidia-h100-80gb-hbm3', 'jetson-orin-nano'."""
+    import re
+
+    if desc.get("jetson"):
+        name = desc["jetson"]["model"].replace("NVIDIA", "").replace("Developer Kit", "")
+    elif desc.get("gpus"):
+        name = desc["gpus"][0]["name"]
+    else:
+        name = f"{desc.get('cpu', 'cpu')} {desc.get('logical_cpus')}cpu"
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "machine"

@@ -1,0 +1,256 @@
+"""Run a benchmark profile: build the artifacts, measure every cell in its own process, write the results.
+
+    from bcedge.bench.matrix import get_profile
+    from bcedge.bench.runner import RunOptions, run_matrix
+    results = run_matrix(get_profile("cpu"), RunOptions(out=Path("benchmarks/results"),
+                                                        checkpoints={"fcos_efficientnet_lite0": Path("best.pt")}))
+
+The results file is rewritten after every cell, so an interrupted run keeps what it measured. Accuracy
+is measured once per (architecture, runner, precision, tile) in the first batch size's cell and copied to
+the others (``accuracy.from_batch``), only for trained architectures at their own input size; the rest
+say ``not trained`` (weights do not change speed, so untrained models are timed, never scored).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from bcedge.bench.artifacts import ArtifactSet, BuildContext, calibration_for, prepare
+from bcedge.bench.machine import describe_machine, machine_slug
+from bcedge.bench.matrix import Cell, Profile, artifact_kind, precheck, runner_reason
+
+FORMAT, VERSION = "bcedge-bench", 1
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class RunOptions:
+    out: Path                                            # results folder
+    work: Path = Path(tempfile.gettempdir()) / "bcedge-bench-matrix"   # artifact cache
+    checkpoints: dict[str, Path] = field(default_factory=dict)  # arch -> trained checkpoint (missing files ignored)
+    data: Path | None = None                             # labelled dataset (accuracy, calibration)
+    calib_dirs: tuple[Path, ...] = ()                    # calibration sets to reuse, by tile size
+    name: str | None = None                              # results file stem (default matrix_<profile>_<machine>)
+    note: str = ""
+    python: str = sys.executable
+
+
+def with_overrides(profile: Profile, min_time_s: float | None = None, min_iterations: int | None = None,
+                   warmup: int | None = None, **changes) -> Profile:
+    """The profile with some fields (archs, runners, batches, tiles...) and timing settings replaced; None keeps."""
+    timing = {k: v for k, v in (("min_time_s", min_time_s), ("min_iterations", min_iterations), ("warmup", warmup))
+              if v is not None}
+    if timing:
+        current = profile.timing
+        timing["max_iterations"] = max(current.max_iterations, timing.get("min_iterations", 0))
+        timing["max_time_s"] = max(current.max_time_s, 2 * timing.get("min_time_s", 0))
+        changes["timing"] = replace(current, **timing)
+    changes = {k: tuple(v) if isinstance(v, list) else v for k, v in changes.items()}
+    return profile.with_options(**changes)
+
+
+def existing_checkpoints(mapping: dict[str, str | Path]) -> dict[str, Path]:
+    """The entries of arch -> checkpoint whose file exists (a model still to be trained is simply absent)."""
+    return {arch: Path(path) for arch, path in mapping.items() if Path(path).is_file()}
+
+
+def smear_array(size: tuple[int, int], work: Path) -> Path:
+    """The synthetic smear (seed 0) the end-to-end time counts, cached as .npy for the cell processes."""
+    path = work / f"smear_{size[0]}x{size[1]}_seed0.npy"
+    if not path.is_file():
+        from bcedge.data.synth import generate_smear
+
+        work.mkdir(parents=True, exist_ok=True)
+        pixels = generate_smear(size[0], size[1], seed=0).pixels
+        np.save(path.with_suffix(".tmp.npy"), pixels)
+        path.with_suffix(".tmp.npy").replace(path)
+    return path
+
+
+def _cpu_busy_seconds() -> float | None:
+    """CPU seconds all processes have spent busy since boot (/proc/stat), or None where unreadable."""
+    try:
+        with open("/proc/stat") as handle:
+            fields = [int(v) for v in handle.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+class Contention:
+    """How much of the machine's CPU other processes used while a cell ran (0: none, 1: all of it)."""
+
+    def __enter__(self) -> "Contention":
+        self.busy, self.children = _cpu_busy_seconds(), _children_cpu()
+        self.started = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        busy = _cpu_busy_seconds()
+        wall = time.perf_counter() - self.started
+        self.share = None
+        if busy is not None and self.busy is not None and wall > 0:
+            others = (busy - self.busy) - (_children_cpu() - self.children)
+            self.share = round(min(1.0, max(0.0, others / (wall * (os.cpu_count() or 1)))), 3)
+
+
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _run_process(options: RunOptions, spec: dict, timeout: float) -> dict:
+    """One cell in a fresh interpreter; a crash or timeout becomes a ``failed: ...`` status."""
+    with tempfile.TemporaryDirectory(prefix="bcedge-cell-") as tmp:
+        spec_path, out_path = Path(tmp) / "spec.json", Path(tmp) / "out.json"
+        spec_path.write_text(json.dumps(spec))
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+        try:
+            proc = subprocess.run([options.python, "-m", "bcedge.bench.cell", str(spec_path), str(out_path)], env=env,
+                                  capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return {"status": f"failed: timed out after {timeout:.0f} s"}
+        if out_path.is_file():
+            return json.loads(out_path.read_text())
+        tail = (proc.stderr or proc.stdout or "").strip().splitlines()[-3:]
+        how = f"killed by signal {-proc.returncode}" if proc.returncode < 0 else f"exit code {proc.returncode}"
+        return {"status": f"failed: cell process {how}: {' | '.join(tail)}"[:400]}
+
+
+def _accuracy_plan(cell: Cell, artifacts: ArtifactSet, data: Path | None, first_batch: int) -> tuple[bool, dict | None]:
+    """(measure here?, the accuracy entry when not measured)."""
+    if not artifacts.trained:
+        return False, {"status": "not trained"}
+    if artifacts.trained_input_size and tuple(artifacts.trained_input_size) != cell.tile:
+        return False, {"status": f"not measured: trained at {artifacts.trained_input_size[0]}x"
+                                 f"{artifacts.trained_input_size[1]}, this tile is {cell.tile[0]}x{cell.tile[1]}"}
+    if data is None or not data.exists():
+        return False, {"status": "not measured: no labelled dataset here"}
+    if cell.batch != first_batch:
+        return False, None      # copied from the first batch's cell
+    return True, None
+
+
+class MatrixRun:
+    """State of one run: the results dict, written after every cell."""
+
+    def __init__(self, profile: Profile, options: RunOptions, log: Callable[[str], None]) -> None:
+        self.profile, self.options, self.log = profile, options, log
+        machine = describe_machine(options.note)
+        self.stem = options.name or f"matrix_{profile.name}_{machine_slug(machine)}"
+        self.reasons = {runner: runner_reason(*runner.split(":", 1)) for runner in profile.runners}
+        self.results = {"format": FORMAT, "version": VERSION, "profile": profile.to_dict(), "machine": machine,
+                        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                        "runners": {r: reason or "available" for r, reason in self.reasons.items()},
+                        "checkpoints": {a: str(p) for a, p in options.checkpoints.items()},
+                        "accuracy_data": f"{options.data} ({profile.accuracy_split})" if options.data else None,
+                        "artifacts": {}, "cells": []}
+
+    @property
+    def json_path(self) -> Path:
+        return self.options.out / f"{self.stem}.json"
+
+    def save(self) -> None:
+        self.options.out.mkdir(parents=True, exist_ok=True)
+        tmp = self.json_path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.results, indent=1) + "\n")
+        tmp.replace(self.json_path)
+
+    def build(self, arch: str, tile: tuple[int, int], cells: list[Cell]) -> ArtifactSet:
+        kinds = {artifact_kind(c) for c in cells if precheck(c, self.reasons) is None}
+        calib, why = None, ""
+        if any("int8" in k for k in kinds):
+            candidates = [*self.options.calib_dirs, REPO / "calibration" / f"bccd_{tile[0]}x{tile[1]}"]
+            calib, why = calibration_for(tile, candidates, self.options.data, "train", self.options.work,
+                                         self.profile.calib_count)
+        high = max(self.profile.batches)
+        context = BuildContext(calib=calib, calib_limit=self.profile.untrained_calib_limit,
+                               engine_batch=(1, high, high), calib_error=why)
+        artifacts = prepare(arch, tile, self.options.work, kinds, self.options.checkpoints.get(arch), context, self.log)
+        self.results["artifacts"][f"{arch}_{tile[0]}x{tile[1]}"] = {**artifacts.describe(),
+                                                                     "calibration": str(calib) if calib else why or None}
+        return artifacts
+
+    def measure(self, cell: Cell, artifacts: ArtifactSet, smear: Path) -> dict:
+        kind = artifact_kind(cell)
+        status = precheck(cell, self.reasons) or artifacts.status(kind)
+        entry = {**cell.to_dict(), "key": cell.key, "two_stage": artifacts.two_stage, "trained": artifacts.trained}
+        if status:
+            return {**entry, "status": status}
+        path = artifacts.files[kind]
+        entry.update({"artifact": path.name, "size_mb": round(path.stat().st_size / 2**20, 2)})
+        if kind in artifacts.notes:
+            entry["artifact_note"] = artifacts.notes[kind]
+        measure_accuracy, accuracy = _accuracy_plan(cell, artifacts, self.options.data, min(self.profile.batches))
+        spec = {**cell.to_dict(), "artifact": str(path), "smear": str(smear), "timing": self.profile.timing.to_dict(),
+                "e2e_runs": self.profile.e2e_runs, "power": self.profile.power,
+                "smear_overlap": min(self.profile.smear_overlap, min(cell.tile) // 2 - 1),
+                "accuracy": {"data": str(self.options.data), "split": self.profile.accuracy_split} if measure_accuracy else None}
+        with Contention() as contention:
+            entry.update(_run_process(self.options, spec, self.profile.cell_timeout_s))
+        entry["other_cpu_share"] = contention.share
+        if accuracy is not None:
+            entry["accuracy"] = accuracy
+        return entry
+
+
+def _copy_accuracy(cells: list[dict]) -> None:
+    """Give every batch size's cell the accuracy its (arch, runner, precision, tile) measured once."""
+    def key(c: dict) -> tuple:
+        return c["arch"], c["backend"], c["device"], c["precision"], tuple(c["tile"])
+
+    measured: dict[tuple, dict] = {}
+    for c in cells:
+        if "accuracy" in c:
+            measured.setdefault(key(c), c)
+    for c in cells:
+        if c["status"] != "ok" or "accuracy" in c:
+            continue
+        source = measured.get(key(c))
+        c["accuracy"] = ({**source["accuracy"], "from_batch": source["batch"]} if source
+                         else {"status": "not measured: the first batch size's cell did not finish"})
+
+
+def run_matrix(profile: Profile, options: RunOptions, log: Callable[[str], None] = print) -> dict:
+    """Run every cell of ``profile``; writes ``<out>/<stem>.json`` (and .md, .png via ``report``)."""
+    from bcedge.bench import report
+
+    run = MatrixRun(profile, options, log)
+    started = time.perf_counter()
+    cells = profile.cells()
+    log(f"{len(cells)} cells, profile {profile.name}; results -> {run.json_path}")
+    smear = smear_array(profile.smear, options.work)
+    groups: dict[tuple, list[Cell]] = {}
+    for cell in cells:
+        groups.setdefault((cell.arch, cell.tile), []).append(cell)
+    done = 0
+    for (arch, tile), group in groups.items():
+        artifacts = run.build(arch, tile, group)
+        for cell in group:
+            entry = run.measure(cell, artifacts, smear)
+            run.results["cells"].append(entry)
+            done += 1
+            log(f"[{done}/{len(cells)}] {cell.key}: {report.cell_line(entry)}")
+            run.save()
+    _copy_accuracy(run.results["cells"])
+    run.results["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    run.results["wall_s"] = round(time.perf_counter() - started, 1)
+    run.results["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    md, png = report.write_all(run.results, options.out / run.stem)
+    run.results["files"] = {"json": str(run.json_path), "markdown": str(md), "plot": str(png)}
+    run.save()
+    log(f"wrote {run.json_path}, {md} and {png}")
+    return run.results
