@@ -58,11 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from bcedge.artifact import ArtifactError
     from bcedge.backends.base import BackendUnavailable
-    from bcedge.imageio import ImageReadError
 
     try:
         return int(args.handler(args) or 0)
-    except (UserError, FileNotFoundError, ValueError, ArtifactError, BackendUnavailable, ImageReadError) as exc:
+    except (UserError, OSError, ValueError, ArtifactError, BackendUnavailable) as exc:
         print(f"bcedge: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -282,21 +281,6 @@ def _zoo(p: argparse.ArgumentParser):
 
 
 # --- export / parity / quantize / build-engine ----------------------------------------------------
-def _named_errors(run: Callable) -> Callable:
-    """Artifact and backend problems (missing file, wrong model, library absent) are user errors here."""
-
-    def wrapped(args) -> int:
-        from bcedge.artifact import ArtifactError
-        from bcedge.backends import BackendUnavailable
-
-        try:
-            return run(args)
-        except (ArtifactError, BackendUnavailable, OSError) as exc:
-            raise UserError(str(exc)) from exc
-
-    return wrapped
-
-
 @command("export", "Export a checkpoint to an ONNX deploy graph (fixed tile size, dynamic batch, metadata inside)")
 def _export(p: argparse.ArgumentParser):
     p.add_argument("model", type=Path, help="bcedge checkpoint (.pt)")
@@ -321,7 +305,7 @@ def _export(p: argparse.ArgumentParser):
             return 0 if report.ok else 1
         return 0
 
-    return _named_errors(run)
+    return run
 
 
 def _open_runner(spec: str, device: str):
@@ -384,7 +368,7 @@ def _parity(p: argparse.ArgumentParser):
             args.json.write_text(json.dumps(report.to_dict(), indent=1))
         return 0 if report.ok else 1
 
-    return _named_errors(run)
+    return run
 
 
 @command("fp16", "Convert an FP32 ONNX export to FP16, keeping the sensitive operations in FP32")
@@ -400,7 +384,7 @@ def _fp16(p: argparse.ArgumentParser):
         print(f"wrote {onnx2fp16(args.model, args.out, keep_tail=args.keep_tail)}")
         return 0
 
-    return _named_errors(run)
+    return run
 
 
 @command("calib build", "Build a calibration set: representative tiles, rare classes included, with a manifest")
@@ -430,7 +414,7 @@ def _calib_build(p: argparse.ArgumentParser):
         print(build_calibration_set(data, args.out, spec, count=args.count, seed=args.seed).summary())
         return 0
 
-    return _named_errors(run)
+    return run
 
 
 @command("calib verify", "Check a calibration set's tiles against its manifest hash")
@@ -443,7 +427,7 @@ def _calib_verify(p: argparse.ArgumentParser):
         print(CalibrationSet.load(args.path, verify=True).summary())
         return 0
 
-    return _named_errors(run)
+    return run
 
 
 @command("quantize", "Explicit INT8: write a Q/DQ ONNX calibrated on a calibration set (ONNX Runtime, CPU)")
@@ -468,7 +452,7 @@ def _quantize(p: argparse.ArgumentParser):
         print(f"wrote {quantize(args.model, args.calib, args.out, options, cache=args.cache)}")
         return 0
 
-    return _named_errors(run)
+    return run
 
 
 @command("build-engine", "Build a TensorRT engine from an ONNX export (needs TensorRT on this machine)")
@@ -496,7 +480,7 @@ def _build_engine(p: argparse.ArgumentParser):
         print(f"wrote {onnx2engine(args.model, out, options)}")
         return 0
 
-    return _named_errors(run)
+    return run
 
 
 
