@@ -636,6 +636,11 @@ def _bench_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-time", type=float, default=None, help="seconds to time each cell at least")
     p.add_argument("--iterations", type=int, default=None, help="timed calls per cell at least")
     p.add_argument("--warmup", type=int, default=None, help="warm-up calls per cell")
+    p.add_argument("--max-contention", type=float, default=None,
+                   help="share of the CPU (0-1) other processes may use during a cell: wait for it before each cell "
+                        "(see --quiet-wait) and, with --resume, rerun cells measured above it")
+    p.add_argument("--quiet-wait", type=float, default=0.0, help="seconds to wait at most for a quiet machine before a cell")
+    p.add_argument("--resume", action="store_true", help="keep the measured cells of an existing results file, run the rest")
     p.add_argument("--dry-run", action="store_true", help="list the cells and what this machine can run, run nothing")
 
 
@@ -658,7 +663,8 @@ def _bench_run(p: argparse.ArgumentParser):
         if args.data is not None and not args.data.exists():
             raise UserError(f"{args.data}: no such dataset")
         options = RunOptions(out=args.out, checkpoints=existing_checkpoints(dict(args.checkpoint)), data=args.data,
-                             calib_dirs=tuple(args.calib), name=args.name, note=args.note)
+                             calib_dirs=tuple(args.calib), name=args.name, note=args.note,
+                             max_contention=args.max_contention, quiet_wait_s=args.quiet_wait, resume=args.resume)
         if args.work is not None:
             options.work = args.work
         results = run_matrix(profile, options)

@@ -158,51 +158,65 @@ def cut_cells(truth: Truth, tiles: TileGrid | np.ndarray, image_w: int = 0, imag
     return crossed(b[:, 0], b[:, 2], x_edges) | crossed(b[:, 1], b[:, 3], y_edges)
 
 
-def match(dets: Detections, truth: Truth, cut: np.ndarray | None = None, iou: float = 0.5,
-          fragment_ios: float = 0.8) -> dict:
+def match(dets: Detections, truth: Truth, cut: np.ndarray | None = None, det_tiles: np.ndarray | None = None,
+          iou: float = 0.5, fragment_ios: float = 0.8) -> dict:
     """Greedy COCO-style matching per class (best score first, IoU >= ``iou``), plus duplicate checks.
 
     ``multi_matched``: ground-truth cells with two or more same-class detections at IoU >= ``iou``.
     ``fragments``: unmatched detections lying mostly (intersection over the detection >= ``fragment_ios``)
     inside a matched same-class cell: a partial box of a cell already counted, what a bad seam makes.
-    With ``cut`` (cells cut by a tile border), fragments are split into cut and uncut cells.
+    ``duplicated``: cells with two or more such detections (multi-matched or matched plus fragments).
+    With ``det_tiles`` (the tile each detection came from) a duplicated cell is a *seam* duplicate when
+    its detections come from different tiles, else a *same-tile* one (the detector's own double box).
+    With ``cut`` (cells cut by some tile border) fragments are split into cut and uncut cells.
     """
-    per_class, total = {}, {"tp": 0, "fp": 0, "fn": 0, "multi_matched": 0, "fragments": 0,
-                            "fragments_cut": 0, "fragments_uncut": 0}
+    keys = ("tp", "fp", "fn", "multi_matched", "fragments", "fragments_cut", "fragments_uncut", "duplicated",
+            "seam_duplicates", "same_tile_duplicates")
+    per_class, total = {}, dict.fromkeys(keys, 0)
     matched_gt = np.zeros(len(truth), bool)
     for k, name in enumerate(truth.class_names):
         gt_idx = np.flatnonzero(truth.class_ids == k)
         gt = truth.xyxy[gt_idx].astype(np.float64)
         mine = dets[dets.class_ids == k]
         order = np.argsort(-mine.scores, kind="stable")
+        tiles_of = det_tiles[dets.class_ids == k][order] if det_tiles is not None else None
         boxes = mine.xyxy[order].astype(np.float64)
         by_x0 = np.argsort(gt[:, 0], kind="stable")
         x0_sorted = gt[by_x0, 0]
         widest = float((gt[:, 2] - gt[:, 0]).max()) if len(gt) else 0.0
         taken = np.zeros(len(gt), bool)
         hits = np.zeros(len(gt), np.int64)
+        assoc: dict[int, list[int]] = {}   # ground-truth index -> detections (order index) that are on it
         unmatched_inside: list[int] = []  # index into gt of the cell an unmatched detection sits in
         tp = 0
-        for box in boxes:
+        for d, box in enumerate(boxes):
             lo, hi = np.searchsorted(x0_sorted, [box[0] - widest, box[2]])
             cand = by_x0[lo:hi]
             if len(cand) == 0:
                 continue
             ious, ios = _iou_one(box, gt[cand])
             hits[cand[ious >= iou]] += 1
+            for g in cand[ious >= iou]:
+                assoc.setdefault(int(g), []).append(d)
             free = np.where(taken[cand], -1.0, ious)
             j = int(np.argmax(free))
             if free[j] >= iou:
                 taken[cand[j]] = True
                 tp += 1
             elif ios.max() >= fragment_ios:
-                unmatched_inside.append(int(cand[int(np.argmax(ios))]))
+                g = int(cand[int(np.argmax(ios))])
+                unmatched_inside.append(g)
+                if ious.max() < iou:
+                    assoc.setdefault(g, []).append(d)
         inside = np.array(unmatched_inside, np.int64)
         frag = inside[taken[inside]] if len(inside) else inside
         frag_cut = int(cut[gt_idx[frag]].sum()) if cut is not None and len(frag) else 0
+        dup = [ds for g, ds in assoc.items() if taken[g] and len(ds) >= 2]
+        seam = sum(len(set(tiles_of[ds].tolist())) >= 2 for ds in dup) if tiles_of is not None else 0
         stats = {"truth": int(len(gt)), "predicted": int(len(mine)), "tp": tp, "fp": int(len(mine) - tp),
                  "fn": int(len(gt) - tp), "multi_matched": int((hits >= 2).sum()), "fragments": int(len(frag)),
-                 "fragments_cut": frag_cut, "fragments_uncut": int(len(frag) - frag_cut)}
+                 "fragments_cut": frag_cut, "fragments_uncut": int(len(frag) - frag_cut), "duplicated": len(dup),
+                 "seam_duplicates": int(seam), "same_tile_duplicates": int(len(dup) - seam)}
         stats.update(prf(stats["tp"], stats["fp"], stats["fn"]))
         per_class[name] = stats
         for key in total:
@@ -213,6 +227,40 @@ def match(dets: Detections, truth: Truth, cut: np.ndarray | None = None, iou: fl
         total["cut_cells"] = int(cut.sum())
         total["uncut_cells"] = int((~cut).sum())
     return {"all": total, "per_class": per_class, "matched": matched_gt}
+
+
+class TileRecorder:
+    """Wraps a backend to learn which tile each merged detection came from.
+
+    It decodes every tile's raw output exactly as ``Counter`` does (tiles arrive in grid order), so
+    ``sources(merged)`` finds each merged box among the per-tile boxes: the tile index, or -1.
+    """
+
+    def __init__(self, counter) -> None:
+        from bcedge.runtime.decode import decode
+
+        self.inner, self.counter, self._decode, self.per_tile = counter.backend, counter, decode, []
+        counter.backend = self
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+    def infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        boxes, scores = self.inner.infer(batch)
+        c = self.counter
+        for b, s in zip(boxes, scores):
+            self.per_tile.append(self._decode(b, s, c.thresholds, c.meta.nms_iou, c.meta.max_detections, c.nms_backend))
+        return boxes, scores
+
+    def sources(self, merged: Detections, grid: TileGrid) -> np.ndarray:
+        if len(self.per_tile) != len(grid):
+            raise RuntimeError(f"recorded {len(self.per_tile)} tiles of a {len(grid)}-tile grid")
+        where: dict[bytes, int] = {}
+        for tile, d in zip(grid, self.per_tile):
+            shifted = d.shift(tile.x0, tile.y0).xyxy.astype(np.float32)
+            for row in shifted:
+                where.setdefault(row.tobytes(), tile.index)
+        return np.array([where.get(row.tobytes(), -1) for row in merged.xyxy.astype(np.float32)], np.int64)
 
 
 def prf(tp: int, fp: int, fn: int) -> dict:

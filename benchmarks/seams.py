@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import (RESULTS, OracleBackend, header, load_truth, log, machine, match, cut_cells, parse_size,
-                     resolve_model, smear, write_results)
+from _common import (RESULTS, OracleBackend, TileRecorder, cut_cells, header, load_truth, log, machine, match,
+                     parse_size, resolve_model, smear, write_results)
 
 from bcedge.runtime.counter import Counter
 
@@ -43,17 +43,23 @@ def run_once(counter: Counter, image: Path, truth, label: str) -> dict:
         grid = counter.plan(src.width, src.height)
     if oracle is not None:
         oracle.expect(grid)
+    recorder = TileRecorder(counter)
     started = time.perf_counter()
     result = counter.count_file(image)
     seconds = time.perf_counter() - started
+    counter.backend = recorder.inner
     if oracle is not None:
         oracle.finish()
-    scores = match(result.detections, truth, cut_cells(truth, grid))
+    det_tiles = recorder.sources(result.detections, grid)
+    if (det_tiles < 0).any():
+        raise RuntimeError(f"{label}: {(det_tiles < 0).sum()} merged detections not found among the tiles' own")
+    scores = match(result.detections, truth, cut_cells(truth, grid), det_tiles)
     row = {"grid": label, "tile": list(counter.tile), "overlap": counter.overlap, "offset": list(counter.grid_offset),
            "merge": counter.merge, "tiles": result.tiles, "seconds": round(seconds, 2), "counts": result.counts,
            "truth": truth.counts, **{k: v for k, v in scores["all"].items()}, "per_class": scores["per_class"]}
-    log(f"  {label}: {result.counts} (truth {truth.counts}), multi {row['multi_matched']}, "
-        f"fragments cut/uncut {row['fragments_cut']}/{row['fragments_uncut']}, {seconds:.1f} s")
+    log(f"  {label}: {result.counts} (truth {truth.counts}), multi {row['multi_matched']}, fragments "
+        f"{row['fragments']}, duplicated cells seam/same tile {row['seam_duplicates']}/{row['same_tile_duplicates']}, "
+        f"{seconds:.1f} s")
     row["_matched"] = scores["matched"]
     return row
 
@@ -105,18 +111,22 @@ def markdown(report: dict) -> str:
     lines = header("Seams: duplicates and grid invariance on synthetic smears", report["machine"],
                    "Synthetic smears (`bcedge.data.synth`, default style, seed "
                    f"{report['seed']}) with exact ground truth. P/R/F1 at IoU 0.5. *multi*: ground-truth cells "
-                   "matched by two or more detections (IoU >= 0.5). *fragments cut / uncut*: unmatched detections "
-                   "lying >= 80% inside a counted cell, on cells cut by a tile border / the other cells. "
-                   "Merge `core` is the runtime's default; `nms` is a control that keeps cut cells' partial boxes.")
+                   "matched by two or more detections (IoU >= 0.5). *fragments*: unmatched detections lying >= 80% "
+                   "inside a counted cell (a partial box of a cell already counted). *duplicated seam / same tile*: "
+                   "counted cells carrying two or more such detections, which came from different tiles (a seam "
+                   "error) / all from one tile (the detector's own double box, no tiling involved); the tile of each "
+                   "merged detection is recorded during the count. Merge `core` is the runtime's default; `nms` "
+                   "is a control that keeps cut cells' partial boxes.")
     for section in report["sections"]:
         lines += [f"## {section['title']}", "", section.get("note", ""), "",
-                  "| grid | tiles | counts (RBC / WBC / Platelets) | truth | P | R | F1 | multi | fragments cut / uncut "
-                  "| s |", "|---|---:|---|---|---:|---:|---:|---:|---|---:|"]
+                  "| grid | overlap | tiles | counts (RBC / WBC / Platelets) | truth | P | R | F1 | multi | fragments "
+                  "| duplicated seam / same tile | s |", "|---|---:|---:|---|---|---:|---:|---:|---:|---:|---|---:|"]
         for r in section["rows"]:
             c = " / ".join(str(v) for v in r["counts"].values())
             t = " / ".join(str(v) for v in r["truth"].values())
-            lines.append(f"| {r['grid']} | {r['tiles']} | {c} | {t} | {r['precision']} | {r['recall']} | {r['f1']} | "
-                         f"{r['multi_matched']} | {r['fragments_cut']} / {r['fragments_uncut']} | {r['seconds']} |")
+            lines.append(f"| {r['grid']} | {r['overlap']} | {r['tiles']} | {c} | {t} | {r['precision']} | {r['recall']} "
+                         f"| {r['f1']} | {r['multi_matched']} | {r['fragments']} | {r['seam_duplicates']} / "
+                         f"{r['same_tile_duplicates']} | {r['seconds']} |")
         inv = section["invariance"]
         lines += ["", f"Grid invariance over {inv['grids']} `core` grids: total count {inv['total_min']}..."
                       f"{inv['total_max']} (range {inv['total_range']}; truth {inv['truth_total']}); per-class range "

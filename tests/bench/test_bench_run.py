@@ -122,3 +122,47 @@ def test_contention_is_a_share_of_the_machine():
     with Contention() as contention:
         time.sleep(0.3)
     assert contention.share is None or 0.0 <= contention.share <= 1.0
+
+
+def test_resume_keeps_quiet_cells_and_reruns_contended_ones(tiny_run):
+    results, root, _ = tiny_run
+    path = root / "results" / "tiny.json"
+    saved = json.loads(path.read_text())
+    contended = f"{ARCH}/onnxruntime:cpu/fp32/b2/64x64"
+    for cell in saved["cells"]:
+        cell["other_cpu_share"] = 0.9 if cell["key"] == contended else 0.0
+    path.write_text(json.dumps(saved))
+    profile = get_profile("quick").__class__(**{**saved["profile"], "timing": get_profile("quick").timing,
+                                                "tiles": ((64, 64),), "smear": (160, 128)})
+    lines: list[str] = []
+    options = RunOptions(out=root / "results", work=root / "work", data=root / "voc", name="tiny", resume=True,
+                         max_contention=0.5, checkpoints={ARCH: root / "trained.pt"})
+    again = run_matrix(profile, options, log=lines.append)
+    before = {c["key"]: c for c in saved["cells"]}
+    after = {c["key"]: c for c in again["cells"]}
+    assert after[contended]["other_cpu_share"] != 0.9 and after[contended]["status"] == "ok"
+    kept = f"{ARCH}/onnxruntime:cpu/fp32/b1/64x64"
+    assert after[kept]["latency_per_tile"] == before[kept]["latency_per_tile"]
+    assert after[contended]["accuracy"]["from_batch"] == 1          # shared again from the kept batch-1 cell
+    assert any(line.startswith("resuming: 3 measured cells kept") for line in lines)
+    assert again["resumed"][0]["kept"] == 3 and again["started"] == saved["started"]
+
+
+def test_a_busy_machine_keeps_the_earlier_result_and_says_so(tiny_run, monkeypatch):
+    from bcedge.bench import runner
+
+    _, root, _ = tiny_run
+    path = root / "results" / "tiny.json"
+    saved = json.loads(path.read_text())
+    contended = f"{ARCH}/onnxruntime:cpu/int8/b2/64x64"
+    for cell in saved["cells"]:
+        cell["other_cpu_share"] = 0.9 if cell["key"] == contended else 0.0
+    path.write_text(json.dumps(saved))
+    monkeypatch.setattr(runner, "wait_for_quiet", lambda threshold, wait, log: (wait, False))
+    profile = get_profile("quick").__class__(**{**saved["profile"], "timing": get_profile("quick").timing,
+                                                "tiles": ((64, 64),), "smear": (160, 128)})
+    options = RunOptions(out=root / "results", work=root / "work", data=root / "voc", name="tiny", resume=True,
+                         max_contention=0.5, quiet_wait_s=7, checkpoints={ARCH: root / "trained.pt"})
+    again = {c["key"]: c for c in run_matrix(profile, options, log=lambda m: None)["cells"]}
+    assert again[contended]["rerun_skipped"] == "machine still busy after 7 s"
+    assert again[contended]["other_cpu_share"] == 0.9
