@@ -92,7 +92,8 @@ def markdown(report: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="default", help="default, an .onnx, or a .pt checkpoint (exported at --tile)")
+    parser.add_argument("--model", default="default",
+                        help="default, an .onnx, or a .pt checkpoint (exported at --tile)")
     parser.add_argument("--tile", type=int, default=768)
     parser.add_argument("--size", default="4096x3072")
     parser.add_argument("--seed", type=int, default=0)

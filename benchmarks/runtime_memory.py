@@ -55,7 +55,8 @@ rss_loaded = rss()
 started = time.perf_counter()
 result = counter.count_file(image)
 seconds = time.perf_counter() - started
-print(json.dumps({"seconds": round(seconds, 1), "peak_rss_mb": round(rss(), 1), "rss_after_load_mb": round(rss_loaded, 1),
+print(json.dumps({"seconds": round(seconds, 1), "peak_rss_mb": round(rss(), 1),
+                  "rss_after_load_mb": round(rss_loaded, 1),
                   "tiles": result.tiles, "counts": result.counts, "merge_s": round(result.timings["merge_s"], 3),
                   "tile": list(counter.tile), "overlap": counter.overlap}))
 """
@@ -88,7 +89,8 @@ def markdown(report: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="default", help="default, an .onnx, or a .pt checkpoint (exported at --tile)")
+    parser.add_argument("--model", default="default",
+                        help="default, an .onnx, or a .pt checkpoint (exported at --tile)")
     parser.add_argument("--tile", type=int, default=768)
     parser.add_argument("--like", default=None, help="export a .pt with this ONNX model's operating point")
     parser.add_argument("--size", default="20000x20000")
@@ -104,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     report = {"machine": machine("nice -n 10"), "runs": {}, "setup": {
         "size": f"{width}x{height}", "model": str(model),
         "image_mb": round(image.stat().st_size / 2**20, 1), "decoded_mb": round(width * height * 3 / 2**20, 1)}}
-    jobs = [(f"null detector (pipeline only), batch {b}", "null", b) for b in args.batch_size[:1] if "null" in args.runs]
+    jobs = [(f"null detector (pipeline only), batch {b}", "null", b)
+            for b in args.batch_size[:1] if "null" in args.runs]
     jobs += [(f"model, batch {b}", "model", b) for b in args.batch_size if "model" in args.runs]
     for name, kind, batch in jobs:
         log(f"{name} on {image.name} ...")

@@ -118,7 +118,8 @@ def markdown(report: dict) -> str:
                    f"Synthetic smear {s['size']} (seed {s['seed']}), {s['truth_total']} cells {s['truth']}; tile "
                    f"{s['tile'][0]}x{s['tile'][1]}, overlap {s['overlap']} px, score threshold {s['thresholds']}; "
                    f"weights `{s['checkpoint']}` (ONNX `{s['onnx']}`, max score difference ONNX Runtime vs torch on "
-                   f"one tile {s['parity_max_score_diff']:.2e}). SAHI {s['sahi_version']}, merges {s['sahi_postprocess']} at "
+                   f"one tile {s['parity_max_score_diff']:.2e}). SAHI {s['sahi_version']}, merges "
+                   f"{s['sahi_postprocess']} at "
                    f"0.5, `perform_standard_pred=False`. Times: min (median) of {s['repeats']} runs after a "
                    "warm-up, whole image from an in-memory RGB array to merged detections.")
     lines += ["| run | tiles | time s | tiles/s | Mpx/s | merge s | counts (RBC / WBC / Platelets) | P | R | F1 "
@@ -183,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 counter = onnx_counter if "onnx" in name else torch_counter
                 result = counter.count(image, source=image_path.name)
-                dets, t = result.detections, {"seconds": result.timings["total_s"], "merge_s": result.timings["merge_s"]}
+                dets = result.detections
+                t = {"seconds": result.timings["total_s"], "merge_s": result.timings["merge_s"]}
             runs[name].append(t)
             outputs[name] = dets
             log(f"  {t['seconds']:.1f} s, {len(dets)} detections")

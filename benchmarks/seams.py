@@ -8,8 +8,9 @@ Two detectors, reported apart:
   equal the truth exactly, for every grid; the ``nms`` merge is run as a control that does double count.
 * the **real model** (``--model``): the detector's own errors stay, so counts are compared between
   grids (a cell near the score threshold may flip when it is seen in another tile), and duplicates
-  are looked for directly: ground-truth cells matched by two detections, and partial boxes left
-  inside counted cells, on cells cut by a tile border versus the others.
+  are looked for directly: counted cells carrying a second detection (a second match, or a partial
+  box inside), split by where those detections came from (``_common.TileRecorder``): different
+  tiles is a seam error, one tile is the detector's own double box.
 
     nice -n 10 python benchmarks/seams.py --model default
     nice -n 10 python benchmarks/seams.py --model default --checkpoint runs/fcos_lite0/best.pt --model-tiles 768 1024
@@ -23,8 +24,6 @@ import argparse
 import sys
 import time
 from pathlib import Path
-
-import numpy as np
 
 from _common import (RESULTS, OracleBackend, TileRecorder, cut_cells, header, load_truth, log, machine, match,
                      parse_size, resolve_model, smear, write_results)
@@ -124,7 +123,8 @@ def markdown(report: dict) -> str:
         for r in section["rows"]:
             c = " / ".join(str(v) for v in r["counts"].values())
             t = " / ".join(str(v) for v in r["truth"].values())
-            lines.append(f"| {r['grid']} | {r['overlap']} | {r['tiles']} | {c} | {t} | {r['precision']} | {r['recall']} "
+            lines.append(f"| {r['grid']} | {r['overlap']} | {r['tiles']} | {c} | {t} | {r['precision']} | "
+                         f"{r['recall']} "
                          f"| {r['f1']} | {r['multi_matched']} | {r['fragments']} | {r['seam_duplicates']} / "
                          f"{r['same_tile_duplicates']} | {r['seconds']} |")
         inv = section["invariance"]
