@@ -155,7 +155,8 @@ BUILDERS: dict[str, tuple[tuple[str, ...], Callable[[ArtifactSet, BuildContext],
     **{f"engine:{p}": ((f"onnx:{p}",), _engine_builder(p)) for p in ("fp32", "fp16", "int8")},
 }
 FILE_NAMES = {"pt": "model.pt", "onnx:fp32": "model.onnx", "onnx:fp16": "model.fp16.onnx",
-              "onnx:int8": "model.int8.onnx", "onnx:int8-cpu": "model.int8-cpu.onnx", **{f"engine:{p}": f"model.{p}.engine" for p in ("fp32", "fp16", "int8")}}
+              "onnx:int8": "model.int8.onnx", "onnx:int8-cpu": "model.int8-cpu.onnx",
+              **{f"engine:{p}": f"model.{p}.engine" for p in ("fp32", "fp16", "int8")}}
 
 
 def prepare(arch: str, tile: tuple[int, int], work: str | Path, kinds: set[str], checkpoint: str | Path | None = None,

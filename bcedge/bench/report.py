@@ -90,12 +90,19 @@ def to_markdown(results: dict, title: str | None = None) -> str:
     if shares:
         lines += [f"Other processes used {100 * shares[len(shares) // 2]:.0f}% of the machine's CPU during the median cell "
                   f"(most: {100 * shares[-1]:.0f}%); 0% would be an idle machine.", ""]
-    lines += [f"Run {results.get('started', '?')}, {results.get('wall_s', '?')} s in all. Profile `{p['name']}`: {p.get('description', '')}.", "",
+    passes = results.get("resumed", [])
+    when = f"Run {results.get('started', '?')}, {results.get('wall_s', '?')} s"
+    if passes:
+        total = results.get("wall_s_earlier_passes", 0.0) + results.get("wall_s", 0.0)
+        when += (f" in the last of {len(passes) + 1} passes ({total:.0f} s in all; later passes reran only the cells "
+                 "that other processes had disturbed, each once the machine was quiet)")
+    lines += [f"{when}. Profile `{p['name']}`: {p.get('description', '')}.", "",
               f"Method: per cell a fresh process; {timing['warmup']} warm-up calls, then at least {timing['min_iterations']} "
               f"timed calls and {timing['min_time_s']} s (at most {timing['max_iterations']} calls / {timing['max_time_s']} s) "
               "of `backend.infer` on one batch of real tiles (cut from a synthetic smear), with the device synchronised "
-              "inside each sample where a backend returns before it finishes. ms/tile = batch time / batch size; every sample counts, outliers (Tukey fences, 1.5 IQR) are "
-              "counted in the table, not removed. Throughput from the mean. Smear: one whole "
+              "inside each sample where a backend returns before it finishes. ms/tile = batch time / batch size; "
+              "every sample counts, outliers (Tukey fences, 1.5 IQR) are counted in the table, not removed. "
+              "Throughput from the mean. Smear: one whole "
               f"{p['smear'][0]}x{p['smear'][1]} synthetic smear counted end to end with `Counter` (tiling with "
               f"{p.get('smear_overlap', '?')} px overlap for every model, preprocessing, inference, decoding, merging), "
               f"median of {p['e2e_runs']} after a warm-up. Memory: {memory.get('method', 'n/a')}. "
@@ -132,10 +139,11 @@ def summary_markdown(results: dict) -> str:
         best = max(cells, key=lambda c: c["throughput"]["tiles_per_s"])
         fastest = min(cells, key=lambda c: c["smear"]["median_s"])
         acc = accuracy_text(one)
+        peak = max(c["memory"]["host_peak_mb"] for c in cells)
         lines.append(f"| {arch} | {_stage(one)} | {RUNNER_NAMES.get(runner, runner)} | {precision} | "
-                     f"{_f(one['latency_per_tile']['p50_ms'])} | {_f(best['throughput']['tiles_per_s'], 2)} ({best['batch']}) | "
-                     f"{_f(fastest['smear']['median_s'], 2)} ({fastest['batch']}) | {_f(max(c['memory']['host_peak_mb'] for c in cells), 0)} | "
-                     f"{acc[0]} | {acc[1]} |")
+                     f"{_f(one['latency_per_tile']['p50_ms'])} | "
+                     f"{_f(best['throughput']['tiles_per_s'], 2)} ({best['batch']}) | "
+                     f"{_f(fastest['smear']['median_s'], 2)} ({fastest['batch']}) | {_f(peak, 0)} | {acc[0]} | {acc[1]} |")
     return "\n".join(lines) + "\n"
 
 
@@ -144,12 +152,14 @@ def _power_lines(cells: list[dict]) -> list[str]:
     if not powered:
         return []
     lines = ["", "Power while timing (board input rail, tegrastats/jtop):", "",
-             "| model | runner | precision | batch | mean W | max W | tiles/J | GPU % |", "|---|---|---|---:|---:|---:|---:|---:|"]
+             "| model | runner | precision | batch | mean W | max W | tiles/J | GPU % |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
     for c in powered:
         watts = c["power"]["total_power_mw"]["mean"] / 1e3
+        most = c["power"]["total_power_mw"]["max"] / 1e3
         gpu = c["power"].get("gpu_pct", {}).get("mean")
-        lines.append(f"| {c['arch']} | {_runner(c)} | {c['precision']} | {c['batch']} | {watts:.2f} | "
-                     f"{c['power']['total_power_mw']['max'] / 1e3:.2f} | {c['throughput']['tiles_per_s'] / watts:.2f} | {_f(gpu, 0)} |")
+        lines.append(f"| {c['arch']} | {_runner(c)} | {c['precision']} | {c['batch']} | {watts:.2f} | {most:.2f} | "
+                     f"{c['throughput']['tiles_per_s'] / watts:.2f} | {_f(gpu, 0)} |")
     return lines
 
 
@@ -199,11 +209,16 @@ def pareto_plot(results: dict, out: str | Path) -> Path:
 
     scored = [c for c in ok if (c.get("accuracy") or {}).get("status") == "ok"]
     points = [(c["latency_per_tile"]["p50_ms"], c["accuracy"]["mAP50"]) for c in scored]
-    for c, (x, y) in zip(scored, points):
+    several = len({c["arch"] for c in scored}) > 1
+    for k, (c, (x, y)) in enumerate(zip(scored, points)):
         left.scatter(x, y, marker=marker[bool(c.get("two_stage"))], s=40 + 25 * c["batch"],
                      color=colours[f"{_runner(c)} {c['precision']}"], edgecolor="black", linewidth=0.6, zorder=3)
-        left.annotate(f"{c['arch'].split('_')[0]} b{c['batch']}", (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7)
+        label = f"{c['arch'].split('_')[0]} b{c['batch']}" if several else f"b{c['batch']}"
+        left.annotate(label, (x, y), textcoords="offset points", xytext=(5, 6 if k % 2 else -11), fontsize=7)
     if points:
+        low, high = min(p[1] for p in points), max(p[1] for p in points)
+        left.set_ylim(max(0.0, low - 0.05), min(1.0, high + 0.03))   # small differences stay small
+        left.set_xscale("log")
         front = [points[i] for i in pareto_front(points)]
         left.step([p[0] for p in front], [p[1] for p in front], where="post", color="grey", linestyle="--",
                   linewidth=1, zorder=2, label="Pareto front")
@@ -211,7 +226,7 @@ def pareto_plot(results: dict, out: str | Path) -> Path:
     else:
         left.text(0.5, 0.5, "no trained model in this run:\naccuracy not measured", ha="center", va="center",
                   transform=left.transAxes)
-    left.set_xlabel("latency per tile, p50 (ms)")
+    left.set_xlabel("latency per tile, p50 (ms, log); marker size grows with the batch")
     left.set_ylabel(f"mAP50 ({results.get('accuracy_data') or 'no labelled set'})")
     left.set_title("Latency vs accuracy (trained models)")
     left.grid(alpha=0.3)

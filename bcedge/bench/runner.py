@@ -26,6 +26,7 @@ from typing import Callable
 import numpy as np
 
 from bcedge.bench.artifacts import ArtifactSet, BuildContext, calibration_for, prepare
+from bcedge.bench.contention import Contention, wait_for_quiet
 from bcedge.bench.machine import describe_machine, machine_slug
 from bcedge.bench.matrix import Cell, Profile, artifact_kind, precheck, runner_reason
 
@@ -78,62 +79,6 @@ def smear_array(size: tuple[int, int], work: Path) -> Path:
         np.save(path.with_suffix(".tmp.npy"), pixels)
         path.with_suffix(".tmp.npy").replace(path)
     return path
-
-
-def _cpu_busy_seconds() -> float | None:
-    """CPU seconds all processes have spent busy since boot (/proc/stat), or None where unreadable."""
-    try:
-        with open("/proc/stat") as handle:
-            fields = [int(v) for v in handle.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-class Contention:
-    """How much of the machine's CPU other processes used while a cell ran (0: none, 1: all of it)."""
-
-    def __enter__(self) -> "Contention":
-        self.busy, self.children = _cpu_busy_seconds(), _children_cpu()
-        self.started = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        busy = _cpu_busy_seconds()
-        wall = time.perf_counter() - self.started
-        self.share = None
-        if busy is not None and self.busy is not None and wall > 0:
-            others = (busy - self.busy) - (_children_cpu() - self.children)
-            self.share = round(min(1.0, max(0.0, others / (wall * (os.cpu_count() or 1)))), 3)
-
-
-def _children_cpu() -> float:
-    import resource
-
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def wait_for_quiet(threshold: float, max_wait_s: float, log: Callable[[str], None],
-                   sample_s: float = 3.0) -> tuple[float, bool]:
-    """Wait (up to ``max_wait_s``) until other processes use at most ``threshold`` of the CPU.
-
-    Returns (seconds waited, whether it got that quiet).
-    """
-    started = time.perf_counter()
-    told = False
-    while True:
-        with Contention() as contention:
-            time.sleep(sample_s)
-        waited = round(time.perf_counter() - started, 1)
-        if contention.share is None or contention.share <= threshold:
-            return waited, True
-        if waited >= max_wait_s:
-            return waited, False
-        if not told:
-            log(f"  waiting for a quieter machine (others use {100 * contention.share:.0f}% of the CPU)")
-            told = True
 
 
 def _keep_previous(entry: dict, max_contention: float | None) -> bool:
@@ -280,6 +225,7 @@ def run_matrix(profile: Profile, options: RunOptions, log: Callable[[str], None]
         run.results["resumed"] = [*earlier.get("resumed", []), {
             "at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "kept": len(previous),
             "load_average": [round(x, 2) for x in os.getloadavg()]}]
+        run.results["wall_s_earlier_passes"] = earlier.get("wall_s_earlier_passes", 0.0) + earlier.get("wall_s", 0.0)
         log(f"resuming: {len(previous)} measured cells kept, the others run again")
     smear = smear_array(profile.smear, options.work)
     groups: dict[tuple, list[Cell]] = {}

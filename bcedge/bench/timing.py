@@ -57,7 +57,8 @@ class Timing:
 
     def summary(self, per: int = 1) -> dict:
         """Statistics in ms, divided by ``per`` (e.g. the batch size, for time per tile)."""
-        return summarize(self.samples_s, scale=1e3 / per) | {"warmup_ms": [round(s * 1e3 / per, 3) for s in self.warmup_samples_s]}
+        warmup = [round(s * 1e3 / per, 3) for s in self.warmup_samples_s]
+        return summarize(self.samples_s, scale=1e3 / per) | {"warmup_ms": warmup}
 
 
 def outliers(values: np.ndarray, k: float = OUTLIER_IQR) -> np.ndarray:

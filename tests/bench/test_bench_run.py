@@ -117,7 +117,7 @@ def test_onnxruntime_falling_back_to_the_cpu_is_not_a_gpu_result():
 def test_contention_is_a_share_of_the_machine():
     import time
 
-    from bcedge.bench.runner import Contention
+    from bcedge.bench.contention import Contention
 
     with Contention() as contention:
         time.sleep(0.3)
