@@ -4,6 +4,9 @@ Both count a synthetic smear held in memory (the same RGB array), and both are s
 ground truth (P/R/F1 at IoU 0.5, duplicates: see ``_common.match``). Runs:
 
 * ``bcedge (onnxruntime)``: ``Counter`` with the ONNX export of the checkpoint (what bcedge deploys);
+* ``bcedge (onnxruntime, INT8)``, with ``--int8 FILE``: the same export quantized for the CPU
+  (``bcedge quantize --target cpu``), which is how bcedge deploys on a CPU; SAHI has no INT8 path for
+  torchvision models, so this row shows the product against SAHI, the FP32 rows show the pipeline;
 * ``bcedge (torch)``: ``Counter`` with the torch backend on the same checkpoint, so the engine is the
   same as SAHI's and the difference left is the pipeline (overlap of stages, decode, merge); batch 1
   by default, like SAHI (torch on a 2-core CPU runs a batch of 4 slower per tile than 4 batches of 1);
@@ -23,6 +26,8 @@ bcedge's overlap in pixels.
 
     nice -n 10 python benchmarks/sahi_compare.py --checkpoint runs/fcos_lite0/best.pt           # exports at 768
     nice -n 10 python benchmarks/sahi_compare.py --checkpoint best.pt --model default          # bundled ONNX
+    bcedge quantize bcedge/assets/models/default.onnx --target cpu --calib calibration/bccd_640x640 --out d.int8.onnx
+    nice -n 10 python benchmarks/sahi_compare.py --checkpoint best.pt --model default --int8 d.int8.onnx
 
 Results: ``benchmarks/results/sahi_compare_cpu.{json,md}``.
 """
@@ -117,7 +122,7 @@ def markdown(report: dict) -> str:
     lines = header("bcedge vs SAHI get_sliced_prediction", report["machine"],
                    f"Synthetic smear {s['size']} (seed {s['seed']}), {s['truth_total']} cells {s['truth']}; tile "
                    f"{s['tile'][0]}x{s['tile'][1]}, overlap {s['overlap']} px, score threshold {s['thresholds']}; "
-                   f"weights `{s['checkpoint']}` (ONNX `{s['onnx']}`, max score difference ONNX Runtime vs torch on "
+                   f"weights `{s['checkpoint']}` (ONNX `{s['onnx']}`{', INT8 `' + s['int8'] + '`' if s.get('int8') else ''}, max score difference ONNX Runtime vs torch on "
                    f"one tile {s['parity_max_score_diff']:.2e}). SAHI {s['sahi_version']}, merges "
                    f"{s['sahi_postprocess']} at "
                    f"0.5, `perform_standard_pred=False`. Times: min (median) of {s['repeats']} runs after a "
@@ -140,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", type=Path, required=True, help="the .pt the ONNX model was exported from")
     parser.add_argument("--model", default=None, help="bcedge's ONNX model (default: export --checkpoint at --tile)")
     parser.add_argument("--tile", type=int, default=768, help="tile size when exporting --checkpoint")
+    parser.add_argument("--int8", type=Path, default=None,
+                        help="INT8 ONNX of the same model (bcedge quantize --target cpu): adds a bcedge INT8 run")
     parser.add_argument("--size", default="4096x3072")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=2)
@@ -158,6 +165,11 @@ def main(argv: list[str] | None = None) -> int:
     torch_counter = Counter(torch_backend(args.checkpoint, onnx_counter.meta), overlap=overlap,
                             batch_size=args.torch_batch_size)
     thresholds = onnx_counter.thresholds
+    bcedge_runs = {"bcedge (onnxruntime)": onnx_counter, "bcedge (torch)": torch_counter}
+    if args.int8:
+        bcedge_runs["bcedge (onnxruntime, INT8)"] = Counter.load(args.int8, overlap=overlap)
+        if tuple(bcedge_runs["bcedge (onnxruntime, INT8)"].tile) != tuple(tile):
+            raise SystemExit(f"{args.int8}: tile {bcedge_runs['bcedge (onnxruntime, INT8)'].tile} differs from {tile}")
     detector = sahi_model(torch_counter.backend, thresholds)
 
     image_path = smear(*parse_size(args.size), seed=args.seed)
@@ -170,11 +182,12 @@ def main(argv: list[str] | None = None) -> int:
 
     log("warm-up")
     warm = np.ascontiguousarray(image[:tile[1], :tile[0]])
-    onnx_counter.count(warm), torch_counter.count(warm)
+    for counter in bcedge_runs.values():
+        counter.count(warm)
     sahi_count(detector, warm, tile, overlap, thresholds)
 
     variants = {f"SAHI (torch, {v})": v.split("/") for v in args.sahi_postprocess}
-    runs = {"bcedge (onnxruntime)": [], "bcedge (torch)": [], **{name: [] for name in variants}}
+    runs = {**{name: [] for name in bcedge_runs}, **{name: [] for name in variants}}
     outputs = {}
     for repeat in range(args.repeats):
         for name in runs:
@@ -182,8 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             if name.startswith("SAHI"):
                 dets, t = sahi_count(detector, image, tile, overlap, thresholds, *variants[name])
             else:
-                counter = onnx_counter if "onnx" in name else torch_counter
-                result = counter.count(image, source=image_path.name)
+                result = bcedge_runs[name].count(image, source=image_path.name)
                 dets = result.detections
                 t = {"seconds": result.timings["total_s"], "merge_s": result.timings["merge_s"]}
             runs[name].append(t)
@@ -202,11 +214,12 @@ def main(argv: list[str] | None = None) -> int:
                      "per_class": scores["per_class"], "all_seconds": [round(t["seconds"], 3) for t in times]})
     by = {r["run"]: r["seconds"] for r in rows}
     ratios = {f"{sahi} / {ours}": round(by[sahi] / by[ours], 2)
-              for sahi in variants for ours in ("bcedge (onnxruntime)", "bcedge (torch)")}
+              for sahi in variants for ours in bcedge_runs}
     report = {"machine": machine("nice -n 10"), "runs": rows, "ratios": ratios, "setup": {
         "size": f"{width}x{height}", "seed": args.seed, "truth": truth.counts, "truth_total": len(truth),
         "tile": list(tile), "overlap": overlap, "thresholds": dict(zip(truth.class_names, thresholds.tolist())),
-        "checkpoint": str(args.checkpoint), "onnx": str(model_path), "repeats": args.repeats,
+        "checkpoint": str(args.checkpoint), "onnx": str(model_path), "int8": str(args.int8 or ""),
+        "repeats": args.repeats,
         "sahi_version": sahi.__version__, "sahi_postprocess": args.sahi_postprocess,
         "parity_max_score_diff": parity(onnx_counter, torch_counter, image)}}
     write_results(args.name, report, markdown(report), args.results)

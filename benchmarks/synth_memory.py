@@ -12,14 +12,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+sys.path.insert(0, str(ROOT))
+
+from bcedge.bench.machine import describe_machine, machine_line
 
 _CHILD = r"""
 import json, resource, sys, time
@@ -45,29 +48,6 @@ print(json.dumps({
 """
 
 
-def machine() -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem_gb = None
-    try:
-        import psutil
-
-        mem_gb = round(psutil.virtual_memory().total / 2**30, 1)
-    except ImportError:
-        pass
-    import cv2
-    import numpy
-
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": mem_gb, "python": platform.python_version(),
-            "numpy": numpy.__version__, "opencv": cv2.__version__, "platform": platform.platform()}
-
-
 def run_one(width: int, height: int, seed: int, out: Path) -> dict:
     repo = Path(__file__).resolve().parent.parent
     env = dict(os.environ, PYTHONPATH=str(repo) + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -83,9 +63,9 @@ def markdown(report: dict) -> str:
     lines = [
         f"# Synthetic smear generation: memory and time ({report['width']} x {report['height']}, parasites on)",
         "",
-        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB RAM; Python {m['python']}, "
-        f"numpy {m['numpy']}, OpenCV {m['opencv']}. Run with `nice -n 10` while other jobs shared the CPU; "
-        f"date {report['date']}.",
+        f"Machine: {machine_line(m)}; Python {m['python']}, "
+        f"{', '.join(f'{k} {v}' for k, v in m['libraries'].items())}. Run with `nice -n 10` while other jobs "
+        f"shared the CPU; date {report['date']}.",
         "",
         "| format | time (s) | layout (s) | peak RSS (MB) | RSS after imports (MB) | image (MB) | labels (MB) "
         "| cells |",
@@ -108,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     width, height = (int(v) for v in args.size.lower().split("x"))
     report = {"width": width, "height": height, "seed": args.seed, "date": time.strftime("%Y-%m-%d %H:%M"),
-              "machine": machine(), "runs": {}}
+              "machine": describe_machine(), "runs": {}}
     with tempfile.TemporaryDirectory(prefix="bcedge-synth-bench-") as tmp:
         for fmt in args.formats:
             out = Path(tmp) / f"smear.{fmt}"

@@ -80,7 +80,11 @@ class ValidationReport:
         return f"{_plural(len(self.problems), 'problem')} ({kinds}); policy {self.policy}: {done}"
 
     def format(self, limit: int | None = 20) -> str:
-        lines = [self.summary()] + [f"  {p}" for p in self.problems[:limit]]
+        return "\n".join([self.summary(), self.details(limit)]) if self.problems else self.summary()
+
+    def details(self, limit: int | None = 20) -> str:
+        """One indented line per problem, at most ``limit`` of them."""
+        lines = [f"  {p}" for p in self.problems[:limit]]
         if limit is not None and len(self.problems) > limit:
             lines.append(f"  ... and {len(self.problems) - limit} more")
         return "\n".join(lines)

@@ -14,8 +14,8 @@ def load_training_data(path: str | Path, split: str | None = None, classes: list
 
     data = load_dataset(path, split=split)
     report = validate(data, policy="drop", classes=classes)
-    if report.problems:
-        log(report.format(limit=10))
+    if report.problems:  # validate() has logged the summary line; name the problems themselves
+        log(report.details(limit=10))
     if not data.images:
         raise ValueError(f"{path}: no usable images left after validation")
     return data

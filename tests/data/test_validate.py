@@ -106,3 +106,15 @@ def test_policies_keep_fail_and_logging(tmp_path, caplog):
     assert "1 problem (zero_area 1)" in caplog.text and report.dataset is ds and len(ds.images[0].boxes) == 1
     with pytest.raises(ValueError, match="unknown validation policy"):
         validate(ds, policy="ignore")
+
+
+def test_load_training_data_names_each_problem_once(tmp_path, caplog):
+    from bcedge.train.prepare import load_training_data
+
+    path = write_voc(tmp_path, {"img": [GOOD, ("RBC", 40, 20, 40, 20)]})
+    printed: list[str] = []
+    with caplog.at_level(logging.WARNING, logger="bcedge.data"):
+        data = load_training_data(path, log=printed.append)
+    assert caplog.text.count("1 problem (zero_area 1)") == 1  # the summary, logged once by validate()
+    assert len(printed) == 1 and "1 problem" not in printed[0] and "box 1: zero_area" in printed[0]
+    assert [len(r.boxes) for r in data.images] == [1]

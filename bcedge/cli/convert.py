@@ -1,0 +1,200 @@
+"""The build road's subcommands: ``export``, ``parity``, ``fp16``, ``calib``, ``quantize``, ``build-engine``."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from bcedge.cli.options import input_size, open_runner
+from bcedge.cli.registry import UserError, command
+
+
+@command("export", "Export a checkpoint to an ONNX deploy graph (fixed tile size, dynamic batch, metadata inside)")
+def _export(p: argparse.ArgumentParser):
+    p.add_argument("model", type=Path, help="bcedge checkpoint (.pt)")
+    p.add_argument("--out", type=Path, required=True, help="ONNX file to write, e.g. model.onnx")
+    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--no-simplify", dest="simplify", action="store_false", help="skip onnxslim")
+    p.add_argument("--fp16", action="store_true", help="also write OUT with .fp16.onnx (sensitive ops kept FP32)")
+    p.add_argument("--no-check", dest="check", action="store_false", help="skip the torch vs ONNX Runtime parity check")
+
+    def run(args) -> int:
+        from bcedge.convert.torch2onnx import torch2onnx
+
+        out = torch2onnx(args.model, args.out, opset=args.opset, simplify=args.simplify)
+        print(f"wrote {out}")
+        if args.fp16:
+            from bcedge.convert.onnx2fp16 import onnx2fp16
+
+            print(f"wrote {onnx2fp16(out, out.with_suffix('.fp16.onnx'))}")
+        if args.check:
+            report = _run_parity([str(args.model), str(out)], images=4, batch_size=2)
+            print(report.format())
+            return 0 if report.ok else 1
+        return 0
+
+    return run
+
+def _run_parity(specs: list[str], images: int, batch_size: int, calib: Path | None = None, device: str = "auto",
+                score_floor: float | None = None, tolerance=None):
+    from bcedge.parity import compare, random_batches, tile_batches
+
+    runners = {spec: open_runner(spec, device) for spec in specs}
+    meta = next(iter(runners.values())).meta
+    if calib:
+        from bcedge.convert.calibration import CalibrationSet
+
+        tiles = CalibrationSet.load(calib)
+        tiles.check_model(meta.input_size, specs[0])
+        batches = tile_batches(tiles.tiles[:images], batch_size)
+    else:
+        batches = random_batches(meta, images, batch_size)
+    try:
+        return compare(runners, batches, tolerance=tolerance, score_floor=score_floor)
+    finally:
+        for runner in runners.values():
+            runner.close()
+
+
+@command("parity", "Run models through their backends on the same inputs and compare raw outputs and detections")
+def _parity(p: argparse.ArgumentParser):
+    p.add_argument("models", nargs="+", help="PATH[@BACKEND[:DEVICE]], e.g. m.pt m.onnx m.onnx@onnxruntime:cuda m.engine; "
+                                             "the first is the reference")
+    p.add_argument("--images", type=int, default=8, help="how many inputs (default 8)")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--calib", type=Path, default=None, help="use tiles of this calibration set instead of random images")
+    p.add_argument("--device", default="auto", help="device for backends whose spec names none")
+    p.add_argument("--score-floor", type=float, default=None, help="one score threshold for all classes instead of the tuned ones")
+    p.add_argument("--box-rtol", type=float, default=None)
+    p.add_argument("--box-atol", type=float, default=None, help="px")
+    p.add_argument("--score-atol", type=float, default=None)
+    p.add_argument("--json", type=Path, default=None, help="write the report as JSON")
+
+    def run(args) -> int:
+        import json
+
+        from bcedge.parity import Tolerance, with_tolerance
+
+        if len(args.models) < 2:
+            raise UserError("parity needs at least two models to compare")
+        changes = {"box_rtol": args.box_rtol, "box_atol": args.box_atol, "score_atol": args.score_atol}
+        tolerance = with_tolerance(Tolerance(), **changes) if any(v is not None for v in changes.values()) else None
+        report = _run_parity(args.models, args.images, args.batch_size, args.calib, args.device, args.score_floor, tolerance)
+        print(report.format())
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(report.to_dict(), indent=1))
+        return 0 if report.ok else 1
+
+    return run
+
+
+@command("fp16", "Convert an FP32 ONNX export to FP16, keeping the sensitive operations in FP32")
+def _fp16(p: argparse.ArgumentParser):
+    p.add_argument("model", type=Path, help="FP32 ONNX from `bcedge export`")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--convert-tail", dest="keep_tail", action="store_false",
+                   help="also convert the heads' final activations and box decoding (not recommended)")
+
+    def run(args) -> int:
+        from bcedge.convert.onnx2fp16 import onnx2fp16
+
+        print(f"wrote {onnx2fp16(args.model, args.out, keep_tail=args.keep_tail)}")
+        return 0
+
+    return run
+
+
+@command("calib build", "Build a calibration set: representative tiles, rare classes included, with a manifest")
+def _calib_build(p: argparse.ArgumentParser):
+    p.add_argument("--data", type=Path, required=True, help="dataset (VOC, COCO, CSV, BBBC041)")
+    p.add_argument("--split", default=None, help="split to draw from (use the training split, not the evaluation one)")
+    p.add_argument("--format", dest="fmt", default=None)
+    p.add_argument("--out", type=Path, required=True, help="folder for tiles.npy and manifest.json")
+    p.add_argument("--count", type=int, default=500, help="tiles to keep (default 500)")
+    size = p.add_mutually_exclusive_group(required=True)
+    size.add_argument("--model", type=Path, help="take the tile size from this artifact (.onnx, .pt, .engine)")
+    size.add_argument("--input-size", type=input_size, help="tile size WIDTHxHEIGHT")
+    p.add_argument("--overlap", type=int, default=None,
+                   help="tile overlap in px (default: the counter's, from the model's object size; a quarter tile)")
+    p.add_argument("--seed", type=int, default=0)
+
+    def run(args) -> int:
+        from bcedge.convert.calibration import TileSpec, build_calibration_set
+        from bcedge.data import load_dataset
+
+        if args.model:  # tile size, overlap and padding exactly as the counter uses them for this model
+            with open_runner(str(args.model), "cpu") as runner:
+                spec = TileSpec.for_model(runner.meta, args.overlap)
+        else:
+            spec = TileSpec(args.input_size, min(args.input_size) // 4 if args.overlap is None else args.overlap)
+        data = load_dataset(args.data, args.split, args.fmt)
+        print(build_calibration_set(data, args.out, spec, count=args.count, seed=args.seed).summary())
+        return 0
+
+    return run
+
+
+@command("calib verify", "Check a calibration set's tiles against its manifest hash")
+def _calib_verify(p: argparse.ArgumentParser):
+    p.add_argument("path", type=Path)
+
+    def run(args) -> int:
+        from bcedge.convert.calibration import CalibrationSet
+
+        print(CalibrationSet.load(args.path, verify=True).summary())
+        return 0
+
+    return run
+
+
+@command("quantize", "Explicit INT8: write a Q/DQ ONNX calibrated on a calibration set (ONNX Runtime, CPU)")
+def _quantize(p: argparse.ArgumentParser):
+    p.add_argument("model", type=Path, help="FP32 ONNX from `bcedge export`")
+    p.add_argument("--calib", type=Path, required=True, help="calibration set folder (`bcedge calib build`)")
+    p.add_argument("--out", type=Path, required=True, help="e.g. model.int8.onnx")
+    p.add_argument("--target", choices=["tensorrt", "cpu"], default="tensorrt",
+                   help="tensorrt: symmetric signed INT8, Conv inputs (also runs in ONNX Runtime); "
+                        "cpu: asymmetric U8S8 on every op, fastest in ONNX Runtime on x86, not for TensorRT")
+    p.add_argument("--method", choices=["percentile", "minmax", "entropy"], default="percentile")
+    p.add_argument("--quantize-final-convs", dest="keep_final_convs", action="store_false",
+                   help="also quantize each head's last convolution (kept FP32 by default)")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N tiles")
+    p.add_argument("--cache", type=Path, default=None, help="tensor-range cache (JSON), reused when present")
+
+    def run(args) -> int:
+        from bcedge.convert.quantize import QuantOptions, quantize
+
+        options = QuantOptions(method=args.method, target=args.target, keep_final_convs=args.keep_final_convs,
+                               limit=args.limit)
+        print(f"wrote {quantize(args.model, args.calib, args.out, options, cache=args.cache)}")
+        return 0
+
+    return run
+
+
+@command("build-engine", "Build a TensorRT engine from an ONNX export (needs TensorRT on this machine)")
+def _build_engine(p: argparse.ArgumentParser):
+    p.add_argument("model", type=Path, help="ONNX from `bcedge export` (FP32, FP16 or Q/DQ INT8)")
+    p.add_argument("--out", type=Path, default=None, help="engine file (default: MODEL with .PRECISION.engine)")
+    p.add_argument("--precision", choices=["fp32", "fp16", "int8"], default="fp16")
+    p.add_argument("--calib", type=Path, default=None, help="calibration set for implicit INT8 (TensorRT 8.6/10)")
+    p.add_argument("--calib-cache", type=Path, default=None)
+    p.add_argument("--calibrator", choices=["entropy", "minmax"], default="entropy")
+    p.add_argument("--batch", default="1,4,8", help="MIN,OPT,MAX batch of the optimization profile (default 1,4,8)")
+    p.add_argument("--workspace", type=int, default=1024, help="builder workspace, MB")
+    p.add_argument("--timing-cache", type=Path, default=None)
+    typed = p.add_mutually_exclusive_group()
+    typed.add_argument("--strongly-typed", dest="strongly_typed", action="store_const", const=True, default=None)
+    typed.add_argument("--weakly-typed", dest="strongly_typed", action="store_const", const=False)
+
+    def run(args) -> int:
+        from bcedge.convert.onnx2engine import EngineOptions, onnx2engine, parse_batch
+
+        options = EngineOptions(precision=args.precision, batch=parse_batch(args.batch), workspace_mb=args.workspace,
+                                calib=args.calib, calib_cache=args.calib_cache, calibrator=args.calibrator,
+                                timing_cache=args.timing_cache, strongly_typed=args.strongly_typed)
+        out = args.out or args.model.with_suffix(f".{args.precision}.engine")
+        print(f"wrote {onnx2engine(args.model, out, options)}")
+        return 0
+
+    return run

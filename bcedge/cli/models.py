@@ -1,0 +1,99 @@
+"""Detector subcommands (need the train extra): ``train``, ``eval``, ``zoo``."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from bcedge.cli.options import input_size
+from bcedge.cli.registry import command
+
+
+@command("train", "Train a detector on a dataset (needs the train extra)")
+def _train(p: argparse.ArgumentParser):
+    p.add_argument("--data", type=Path, required=True, help="dataset path (VOC folder, CSV, COCO or BBBC041 JSON)")
+    p.add_argument("--split", default=None, help="training split name (VOC ImageSets/Main/NAME.txt)")
+    p.add_argument("--val-split", default=None, help="validation split, evaluated during training")
+    p.add_argument("--arch", default="fcos_efficientnet_lite0", help="<head>_<backbone>; see `bcedge zoo`")
+    p.add_argument("--out", type=Path, required=True, help="run folder: checkpoints, history (resumes if present)")
+    p.add_argument("--input-size", type=input_size, default=(640, 480), help="model input WIDTHxHEIGHT")
+    p.add_argument("--epochs", type=int, default=24)
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--freeze-backbone", action="store_true")
+    p.add_argument("--weights", type=Path, default=None, help="local torchvision-format backbone weights")
+    p.add_argument("--no-pretrained", action="store_true", help="train the backbone from scratch")
+    p.add_argument("--folds", type=int, default=0, help="k-fold cross-validation instead of one run")
+    p.add_argument("--eval-every", type=int, default=2, help="evaluate on --val-split every N epochs")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--max-iters", type=int, default=None, help=argparse.SUPPRESS)
+
+    def run(args) -> int:
+        import json
+
+        from bcedge.train import TrainConfig, cross_validate, load_training_data, train
+
+        pretrained = False if args.no_pretrained else (str(args.weights) if args.weights else True)
+        cfg = TrainConfig(arch=args.arch, input_size=args.input_size, epochs=args.epochs, batch_size=args.batch_size,
+                          lr=args.lr, freeze_backbone=args.freeze_backbone, pretrained=pretrained,
+                          device=args.device, max_iters=args.max_iters, eval_every=args.eval_every)
+        data = load_training_data(args.data, args.split)
+        if args.folds:
+            print(json.dumps(cross_validate(cfg, data, args.out, args.folds), indent=2))
+            return 0
+        val = load_training_data(args.data, args.val_split, data.class_names) if args.val_split else None
+        print(f"checkpoint: {train(cfg, data, args.out, val_data=val)}")
+        return 0
+
+    return run
+
+
+@command("eval", "Evaluate a model on a labelled dataset: COCO mAP, per-class AP, count error")
+def _eval(p: argparse.ArgumentParser):
+    p.add_argument("model", help="'default', a checkpoint (.pt) or an artifact (.onnx, .engine)")
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--split", default=None)
+    p.add_argument("--json", type=Path, default=None, help="write the metrics as JSON")
+    p.add_argument("--pr-curves", type=Path, default=None, help="write PR curves (PNG)")
+    p.add_argument("--tune", type=Path, default=None, metavar="OUT",
+                   help="tune per-class score thresholds and NMS IoU on this data; write the model with them to OUT")
+    p.add_argument("--backend", default="auto")
+    p.add_argument("--device", default="auto")
+
+    def run(args) -> int:
+        import json
+
+        from bcedge.evaluate.artifacts import evaluate_artifact, store_metadata
+        from bcedge.report.outputs import write_json_atomic
+        from bcedge.train.prepare import load_training_data
+
+        data = load_training_data(args.data, args.split)
+        metrics, meta = evaluate_artifact(args.model, data, tune=bool(args.tune), backend=args.backend, device=args.device)
+        if args.tune:
+            meta.metrics = {**meta.metrics, "tuned_on": {"data": str(args.data), "split": args.split, **_headline(metrics)}}
+            print(f"tuned model written to {store_metadata(args.model, meta, args.tune)}")
+        summary = {k: v for k, v in metrics.items() if k != "pr_curves"}
+        print(json.dumps(summary, indent=1))
+        if args.json:
+            write_json_atomic(args.json, summary)
+        if args.pr_curves:
+            from bcedge.evaluate.plots import plot_pr_curves
+
+            plot_pr_curves(metrics, args.pr_curves, title=f"{meta.arch}: mAP50 {metrics['mAP50']:.3f}")
+        return 0
+
+    return run
+
+
+def _headline(metrics: dict) -> dict:
+    return {k: metrics[k] for k in ("mAP", "mAP50", "mAP75")}
+
+
+@command("zoo", "List the detector architectures (<head>_<backbone>)")
+def _zoo(p: argparse.ArgumentParser):
+    def run(args) -> int:
+        from bcedge.models import zoo
+
+        print("\n".join(zoo()))
+        return 0
+
+    return run

@@ -1,0 +1,68 @@
+"""The subcommand registry, the parser built from it, and ``main``.
+
+Each area module registers its subcommands with ``@command``; library imports happen inside the
+handlers so that ``bcedge count`` never loads torch and ``bcedge --help`` stays fast.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+_COMMANDS: dict[str, tuple[str, Callable]] = {}  # name -> (help, add_arguments)
+
+
+class UserError(Exception):
+    """A problem the user can fix (bad path, bad option): printed without a traceback."""
+
+
+def command(name: str, help: str):
+    """Register ``add_arguments(parser)`` for subcommand ``name`` ("data stats" nests under "data").
+
+    The decorated function sets up arguments and returns the handler ``run(args) -> int``.
+    """
+
+    def register(add_arguments: Callable) -> Callable:
+        _COMMANDS[name] = (help, add_arguments)
+        return add_arguments
+
+    return register
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from bcedge import __version__
+
+    parser = argparse.ArgumentParser(prog="bcedge", description="Detect and count blood cells in microscope smears.")
+    parser.add_argument("--version", action="version", version=f"bcedge {__version__}")
+    top = parser.add_subparsers(dest="command", metavar="COMMAND")
+    groups: dict[str, argparse._SubParsersAction] = {}
+    for name, (help_text, add_arguments) in _COMMANDS.items():
+        *group, leaf = name.split()
+        subparsers = top
+        if group:
+            if group[0] not in groups:
+                group_parser = top.add_parser(group[0], help=f"{group[0]} commands")
+                groups[group[0]] = group_parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+            subparsers = groups[group[0]]
+        sub = subparsers.add_parser(leaf, help=help_text, description=help_text)
+        sub.set_defaults(handler=add_arguments(sub))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    from bcedge.artifact import ArtifactError
+    from bcedge.backends.base import BackendUnavailable
+
+    try:
+        return int(args.handler(args) or 0)
+    except (UserError, OSError, ValueError, ArtifactError, BackendUnavailable) as exc:
+        print(f"bcedge: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bcedge: interrupted", file=sys.stderr)
+        return 130
