@@ -7,7 +7,7 @@
 
 It is ``bcedge bench run`` with this repository's defaults: the BCCD dataset for accuracy (val) and
 INT8 calibration (calibration/bccd_640x480, else built from train), and the trained checkpoints
-(an architecture whose checkpoint is absent is timed but reported "not trained"). Any other
+committed under export/checkpoints/ (an architecture without one is timed but reported "not trained"). Any other
 ``bcedge bench run`` option passes through (``--archs``, ``--runners``, ``--batch``, ``--tile``...).
 Writes ``benchmarks/results/matrix_<profile>_<machine>.{json,md,png}``; put files from different
 machines side by side with ``bcedge bench compare A.json B.json``.
@@ -25,10 +25,10 @@ sys.path.insert(0, str(ROOT))
 from bcedge.cli import main as bcedge_main  # noqa: E402
 
 DATA = Path(os.environ.get("BCEDGE_BENCH_DATA", "/work/shared/data/bccd"))
-RUNS = Path(os.environ.get("BCEDGE_RUNS", "/work/runs"))
-CHECKPOINTS = {                      # architecture -> trained checkpoint, used when the file exists
-    "fcos_efficientnet_lite0": RUNS / "fcos_lite0" / "best.pt",
-    "faster_rcnn_efficientnet_lite0": RUNS / "frcnn_lite0" / "best.pt",
+TRAINED = ROOT / "export" / "checkpoints"
+CHECKPOINTS = {                      # architecture -> trained checkpoint (committed; last epoch of each run)
+    "fcos_efficientnet_lite0": TRAINED / "fcos_efficientnet_lite0_bccd" / "checkpoint.pt",
+    "faster_rcnn_efficientnet_lite0": TRAINED / "faster_rcnn_efficientnet_lite0_bccd" / "checkpoint.pt",
 }
 
 

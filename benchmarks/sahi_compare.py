@@ -167,9 +167,10 @@ def main(argv: list[str] | None = None) -> int:
     thresholds = onnx_counter.thresholds
     bcedge_runs = {"bcedge (onnxruntime)": onnx_counter, "bcedge (torch)": torch_counter}
     if args.int8:
-        bcedge_runs["bcedge (onnxruntime, INT8)"] = Counter.load(args.int8, overlap=overlap)
-        if tuple(bcedge_runs["bcedge (onnxruntime, INT8)"].tile) != tuple(tile):
-            raise SystemExit(f"{args.int8}: tile {bcedge_runs['bcedge (onnxruntime, INT8)'].tile} differs from {tile}")
+        int8_counter = Counter.load(args.int8, overlap=overlap)
+        if tuple(int8_counter.tile) != tuple(tile):
+            raise SystemExit(f"{args.int8}: tile {int8_counter.tile} differs from the FP32 model's {tile}")
+        bcedge_runs["bcedge (onnxruntime, INT8)"] = int8_counter
     detector = sahi_model(torch_counter.backend, thresholds)
 
     image_path = smear(*parse_size(args.size), seed=args.seed)

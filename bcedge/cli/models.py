@@ -88,6 +88,20 @@ def _headline(metrics: dict) -> dict:
     return {k: metrics[k] for k in ("mAP", "mAP50", "mAP75")}
 
 
+@command("average", "Average the weights of several checkpoints of one run (e.g. the last epochs)")
+def _average(p: argparse.ArgumentParser):
+    p.add_argument("checkpoints", type=Path, nargs="+", help="checkpoints (.pt) of the same architecture and classes")
+    p.add_argument("--out", type=Path, required=True)
+
+    def run(args) -> int:
+        from bcedge.train.average import average_checkpoints
+
+        print(f"wrote {average_checkpoints(args.checkpoints, args.out)}")
+        return 0
+
+    return run
+
+
 @command("zoo", "List the detector architectures (<head>_<backbone>)")
 def _zoo(p: argparse.ArgumentParser):
     def run(args) -> int:
