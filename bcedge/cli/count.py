@@ -29,7 +29,7 @@ def _image_inputs(paths: list[Path]) -> list[Path]:
 @command("count", "Count blood cells in images of any size (no torch needed)")
 def _count(p: argparse.ArgumentParser):
     p.add_argument("images", type=Path, nargs="+", help="image files or folders")
-    p.add_argument("--model", default="default", help="'default' (bundled), or a .onnx / .engine / .pt artifact")
+    p.add_argument("--model", default="default", help="a bundled model ('default'; 'default-int8': faster on CPUs), or a .onnx / .engine / .pt artifact")
     p.add_argument("--backend", default="auto", help="onnxruntime, tensorrt or torch (default: by model suffix)")
     p.add_argument("--device", default="auto", help="cpu, cuda, tensorrt (ONNX Runtime providers) or auto")
     p.add_argument("--tile", type=tile_option, default="auto", help="auto (model input size), none, or WxH")

@@ -49,7 +49,7 @@ def _train(p: argparse.ArgumentParser):
 
 @command("eval", "Evaluate a model on a labelled dataset: COCO mAP, per-class AP, count error")
 def _eval(p: argparse.ArgumentParser):
-    p.add_argument("model", help="'default', a checkpoint (.pt) or an artifact (.onnx, .engine)")
+    p.add_argument("model", help="a bundled model ('default', 'default-int8'), a checkpoint (.pt) or an artifact (.onnx, .engine)")
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--split", default=None)
     p.add_argument("--json", type=Path, default=None, help="write the metrics as JSON")

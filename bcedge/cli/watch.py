@@ -13,7 +13,7 @@ def _watch(p: argparse.ArgumentParser):
     p.add_argument("in_dir", type=Path, help="folder to watch")
     p.add_argument("--out", type=Path, required=True,
                    help="results/, summary.csv/.json, quarantine.jsonl, watch.log and the state database")
-    p.add_argument("--model", default="default", help="'default' (bundled), or a .onnx / .engine / .pt artifact")
+    p.add_argument("--model", default="default", help="a bundled model ('default'; 'default-int8': faster on CPUs), or a .onnx / .engine / .pt artifact")
     p.add_argument("--backend", default="auto", help="onnxruntime, tensorrt or torch (default: by model suffix)")
     p.add_argument("--device", default="auto", help="cpu, cuda, tensorrt or auto")
     p.add_argument("--recursive", action="store_true", help="also watch subfolders")

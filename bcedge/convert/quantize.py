@@ -8,7 +8,9 @@ TensorRT's explicit quantization (TensorRT 10, and the only INT8 path of TensorR
 * the heads' tail stays FP32 (``graph.head_tail_nodes``: final activations, box decoding against the
   anchors), and with ``keep_final_convs`` the last convolution of each head (class logits, box
   regression, centerness) too: their outputs are read as scores and pixel offsets, where an INT8 step
-  is a visible error.
+  is a visible error;
+* a two-stage head's proposal stage stays FP32 (``graph.proposal_nodes``: the region proposal
+  network's last convolutions and the decoding, ranking and suppression of proposals up to RoIAlign).
 
 The ``cpu`` target uses unsigned asymmetric activations instead (ONNX Runtime's fast x86 path); such
 a file is for ONNX Runtime only. Calibration streams the set one batch at a time (ONNX Runtime's
@@ -107,7 +109,7 @@ def quantize(src: str | Path, calib_dir: str | Path, out: str | Path, options: Q
         raise ValueError(f"{src}: is {meta.precision}; INT8 quantization starts from an fp32 export")
     calib = CalibrationSet.load(calib_dir)
     calib.check_model(meta.input_size, str(src))
-    exclude = graph.head_tail_nodes(model)
+    exclude = graph.head_tail_nodes(model) + graph.proposal_nodes(model)  # the latter: two-stage heads only
     if options.keep_final_convs:
         exclude += graph.final_compute_nodes(model)
     if options.keep_first_conv:

@@ -30,14 +30,18 @@ from bcedge.runtime.sources import ArraySource, ImageSource, iter_tiles, open_im
 from bcedge.runtime.tiling import Tile, TileGrid, choose_overlap
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
-DEFAULT_MODEL = ASSETS / "models" / "default.onnx"
+BUNDLED_MODELS = {  # name -> file shipped in the package (see default.md, the model card)
+    "default": ASSETS / "models" / "default.onnx",
+    "default-int8": ASSETS / "models" / "default.int8.onnx",  # the same model, INT8 for ONNX Runtime on CPUs
+}
+DEFAULT_MODEL = BUNDLED_MODELS["default"]
 
 
 def resolve_model(model: str | Path) -> Path:
-    """``default`` is the bundled model; anything else is a path that must exist."""
-    path = DEFAULT_MODEL if str(model) == "default" else Path(model)
+    """A bundled model's name (``default``, ``default-int8``) or a path that must exist."""
+    path = BUNDLED_MODELS.get(str(model), Path(model))
     if not path.is_file():
-        hint = " (the bundled default model is missing from this install)" if str(model) == "default" else ""
+        hint = f" (the bundled model {model!r} is missing from this install)" if str(model) in BUNDLED_MODELS else ""
         raise FileNotFoundError(f"{path}: no such model file{hint}")
     return path
 

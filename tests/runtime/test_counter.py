@@ -123,6 +123,17 @@ def test_file_errors_name_the_file(tmp_path):
         resolve_model(tmp_path / "nope.onnx")
 
 
+def test_bundled_models_resolve_by_name(monkeypatch, tmp_path):
+    from bcedge.runtime import counter as counter_module
+
+    assert resolve_model("default") == counter_module.BUNDLED_MODELS["default"]
+    monkeypatch.setitem(counter_module.BUNDLED_MODELS, "default-int8", tmp_path / "default.int8.onnx")
+    with pytest.raises(FileNotFoundError, match="bundled model 'default-int8' is missing"):
+        resolve_model("default-int8")
+    (tmp_path / "default.int8.onnx").write_bytes(b"onnx")
+    assert resolve_model("default-int8") == tmp_path / "default.int8.onnx"
+
+
 def test_tile_other_than_model_input_is_refused():
     with pytest.raises(ValueError, match="differs from the model input"):
         Counter(ComponentsBackend(_meta()), tile=(128, 128))
