@@ -173,17 +173,19 @@ def choose_overlap(max_object_size: float, tile: int | tuple[int, int], margin: 
     """Smallest safe overlap for objects up to ``max_object_size`` pixels across, plus ``margin``.
 
     With ``overlap >= object size`` every object lies whole in the tile whose core holds its
-    centre; ``margin`` absorbs detector boxes slightly larger than the object. Raises ValueError
-    when the overlap would exceed half the tile (most pixels would then be inferred twice or more).
+    centre; ``margin`` absorbs detector boxes slightly larger than the object. That holds for any
+    overlap smaller than the tile; the cost grows with it (each tile adds only its core,
+    ``(tile_w - overlap) x (tile_h - overlap)`` pixels, to a large image). Raises ValueError when no
+    core would be left.
     """
     if not math.isfinite(max_object_size) or max_object_size <= 0:
         raise ValueError(f"max_object_size must be a positive number of pixels, got {max_object_size!r}")
     tile_w, tile_h = (tile, tile) if isinstance(tile, (int, np.integer)) else tile
     overlap = int(math.ceil(max_object_size)) + int(margin)
-    if 2 * overlap > min(tile_w, tile_h):
+    if overlap >= min(tile_w, tile_h):
         raise ValueError(
-            f"objects up to {max_object_size:g} px need an overlap of {overlap} px, more than half of tiles of "
-            f"{tile_w}x{tile_h}: use larger tiles (at least about {2 * overlap} px) or downscale the image"
+            f"objects up to {max_object_size:g} px need an overlap of {overlap} px, as much as tiles of "
+            f"{tile_w}x{tile_h} hold: use a model with larger tiles (well over {overlap} px) or downscale the image"
         )
     return overlap
 

@@ -90,8 +90,9 @@ def test_strips_group_rows_of_tiles():
 def test_choose_overlap_and_bad_arguments():
     assert choose_overlap(40.2, 256) == 43
     assert choose_overlap(40, (512, 256), margin=0) == 40
+    assert choose_overlap(248, (640, 480)) == 250   # more than half the tile: costly, still exact
     with pytest.raises(ValueError, match="larger tiles"):
-        choose_overlap(250, 256)
+        choose_overlap(254, 256)
     with pytest.raises(ValueError, match="overlap"):
         TileGrid.plan(100, 100, 64, 64, 64)
     with pytest.raises(ValueError, match="image_w"):
