@@ -35,6 +35,9 @@ def _count(p: argparse.ArgumentParser):
     p.add_argument("--tile", type=tile_option, default="auto", help="auto (model input size), none, or WxH")
     p.add_argument("--overlap", type=int, default=None, help="tile overlap in px (default: largest cell size)")
     p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--merge", default="core",
+                   help="how tile detections become one set: core (default), core+ios (also merges a detector's "
+                        "partial box from a neighbouring tile into the whole cell), nms, greedy_nmm (SAHI-like)")
     p.add_argument("--json", type=Path, default=None, help="write counts and COCO-style detections here")
     p.add_argument("--csv", type=Path, default=None, help="write per-image counts as CSV here")
     p.add_argument("--overlay", type=Path, default=None, help="folder for overlay PNGs")
@@ -46,7 +49,7 @@ def _count(p: argparse.ArgumentParser):
 
         files = _image_inputs(args.images)
         counter = Counter.load(args.model, backend=args.backend, device=args.device, tile=args.tile,
-                               overlap=args.overlap, batch_size=args.batch_size)
+                               overlap=args.overlap, batch_size=args.batch_size, merge=args.merge)
         results, failed = [], []
         for image_id, path in enumerate(files, start=1):
             try:

@@ -137,3 +137,8 @@ def test_bundled_models_resolve_by_name(monkeypatch, tmp_path):
 def test_tile_other_than_model_input_is_refused():
     with pytest.raises(ValueError, match="differs from the model input"):
         Counter(ComponentsBackend(_meta()), tile=(128, 128))
+
+
+def test_unknown_merge_strategy_is_refused_before_any_image():
+    with pytest.raises(ValueError, match="unknown merge strategy 'sahi'.*core"):
+        Counter(ComponentsBackend(_meta()), merge="sahi")
