@@ -112,3 +112,18 @@ def test_fp16_keeps_sensitive_ops_fp32_and_matches_fp32(exported, tmp_path):
 
     with pytest.raises(ValueError, match="starts from an fp32 export"):
         onnx2fp16(fp16, tmp_path / "twice.onnx")
+
+
+def test_proposal_nodes_are_a_two_stage_heads_rpn_tail(exported):
+    """INT8 must leave the proposal stage in FP32: it is found up to the RPN's last convs, and only in two-stage graphs."""
+    onnx = pytest.importorskip("onnx")
+    model = onnx.load(str(exported("faster_rcnn_efficientnet_lite0")[1]))
+    by_name = {n.name: n for n in model.graph.node}
+    found = graph.proposal_nodes(model)
+    kinds = {by_name[n].op_type for n in found}
+    convs = [by_name[n] for n in found if by_name[n].op_type == "Conv"]
+    rpn_outputs = {"cls_logits", "bbox_pred"}
+    assert convs and all(any(part in n.name for part in rpn_outputs) for n in convs), [n.name for n in convs]
+    assert {"TopK", "Exp"} <= kinds and "RoiAlign" not in kinds and "Gemm" not in kinds
+    single_stage = onnx.load(str(exported("fcos_efficientnet_lite0")[1]))
+    assert graph.proposal_nodes(single_stage) == []
