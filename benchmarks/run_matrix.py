@@ -29,6 +29,7 @@ TRAINED = ROOT / "export" / "checkpoints"
 CHECKPOINTS = {                      # architecture -> trained checkpoint (committed; last epoch of each run)
     "fcos_efficientnet_lite0": TRAINED / "fcos_efficientnet_lite0_bccd" / "checkpoint.pt",
     "faster_rcnn_efficientnet_lite0": TRAINED / "faster_rcnn_efficientnet_lite0_bccd" / "checkpoint.pt",
+    "ssdlite_efficientnet_lite0": TRAINED / "ssdlite_efficientnet_lite0_bccd" / "checkpoint.pt",
 }
 
 
