@@ -30,6 +30,19 @@ RESULTS = REPO / "benchmarks" / "results"
 CACHE = Path(os.environ.get("BCEDGE_BENCH_CACHE", "/tmp/bcedge-bench"))
 
 
+def run_child_json(code: str, args: list[str], what: str) -> dict:
+    """Run ``code`` in a fresh Python (this repository importable) and parse the JSON of its last stdout line.
+
+    A fresh process per measurement keeps peak memory (``ru_maxrss``) its own."""
+    import subprocess
+
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{what} failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 

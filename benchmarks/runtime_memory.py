@@ -18,13 +18,11 @@ Results: ``benchmarks/results/runtime_memory_cpu.{json,md}``.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
-from _common import REPO, RESULTS, header, log, machine, parse_size, resolve_model, smear, write_results
+from _common import (RESULTS, header, log, machine, parse_size, resolve_model, run_child_json, smear,
+                     write_results)
 
 _CHILD = r"""
 import json, resource, sys, time
@@ -63,12 +61,7 @@ print(json.dumps({"seconds": round(seconds, 1), "peak_rss_mb": round(rss(), 1),
 
 
 def run_child(kind: str, model: Path, image: Path, batch: int) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run([sys.executable, "-c", _CHILD, kind, str(model), str(image), str(batch)],
-                          capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{kind} run on {image.name} failed:\n{proc.stderr}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_child_json(_CHILD, [kind, str(model), str(image), str(batch)], f"{kind} run on {image.name}")
 
 
 def markdown(report: dict) -> str:

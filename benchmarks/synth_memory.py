@@ -11,16 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
-sys.path.insert(0, str(ROOT))
+from _common import RESULTS, run_child_json
 
 from bcedge.bench.machine import describe_machine, machine_line
 
@@ -49,13 +45,7 @@ print(json.dumps({
 
 
 def run_one(width: int, height: int, seed: int, out: Path) -> dict:
-    repo = Path(__file__).resolve().parent.parent
-    env = dict(os.environ, PYTHONPATH=str(repo) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run([sys.executable, "-c", _CHILD, str(width), str(height), str(seed), str(out)],
-                          capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        raise RuntimeError(f"generating {out.name} failed:\n{proc.stderr}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_child_json(_CHILD, [str(width), str(height), str(seed), str(out)], f"generating {out.name}")
 
 
 def markdown(report: dict) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bcedge.cli.options import input_size, open_runner
+from bcedge.cli.options import input_size
 from bcedge.cli.registry import UserError, command
 
 
@@ -34,11 +34,21 @@ def _export(p: argparse.ArgumentParser):
 
     return run
 
+
+def _open_runner(spec: str, device: str):
+    """PATH, PATH@BACKEND or PATH@BACKEND:DEVICE -> an open backend."""
+    from bcedge.backends import load_backend
+
+    path, _, choice = spec.partition("@")
+    backend, _, spec_device = choice.partition(":")
+    return load_backend(Path(path), backend=backend or "auto", device=spec_device or device)
+
+
 def _run_parity(specs: list[str], images: int, batch_size: int, calib: Path | None = None, device: str = "auto",
                 score_floor: float | None = None, tolerance=None):
     from bcedge.parity import compare, random_batches, tile_batches
 
-    runners = {spec: open_runner(spec, device) for spec in specs}
+    runners = {spec: _open_runner(spec, device) for spec in specs}
     meta = next(iter(runners.values())).meta
     if calib:
         from bcedge.convert.calibration import CalibrationSet
@@ -123,7 +133,7 @@ def _calib_build(p: argparse.ArgumentParser):
         from bcedge.data import load_dataset
 
         if args.model:  # tile size, overlap and padding exactly as the counter uses them for this model
-            with open_runner(str(args.model), "cpu") as runner:
+            with _open_runner(str(args.model), "cpu") as runner:
                 spec = TileSpec.for_model(runner.meta, args.overlap)
         else:
             spec = TileSpec(args.input_size, min(args.input_size) // 4 if args.overlap is None else args.overlap)

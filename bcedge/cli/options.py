@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 
 def input_size(text: str) -> tuple[int, int]:
@@ -17,12 +16,3 @@ def input_size(text: str) -> tuple[int, int]:
 def tile_option(text: str):
     """``auto``, ``none`` or WIDTHxHEIGHT."""
     return text if text in ("auto", "none") else input_size(text)
-
-
-def open_runner(spec: str, device: str):
-    """PATH, PATH@BACKEND or PATH@BACKEND:DEVICE -> an open backend."""
-    from bcedge.backends import load_backend
-
-    path, _, choice = spec.partition("@")
-    backend, _, spec_device = choice.partition(":")
-    return load_backend(Path(path), backend=backend or "auto", device=spec_device or device)

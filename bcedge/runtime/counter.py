@@ -24,7 +24,7 @@ from bcedge.artifact import ModelMeta
 from bcedge.backends import Backend, load_backend, preprocess
 from bcedge.detections import Detections
 from bcedge.runtime.decode import class_thresholds, decode
-from bcedge.runtime.merge import merge_tiles, strategy_names
+from bcedge.runtime.merge import check_strategy, merge_tiles
 from bcedge.runtime.pipeline import run_stages
 from bcedge.runtime.sources import ArraySource, ImageSource, iter_tiles, open_image
 from bcedge.runtime.tiling import Tile, TileGrid, choose_overlap
@@ -87,9 +87,7 @@ class Counter:
         self.overlap = overlap if overlap is not None else self._default_overlap()
         if not 0 <= self.overlap < min(self.tile):
             raise ValueError(f"overlap {self.overlap} px must be between 0 and the tile size {self.tile[0]}x{self.tile[1]}")
-        if merge not in strategy_names():
-            raise ValueError(f"unknown merge strategy {merge!r}; known: {', '.join(strategy_names())}")
-        self.batch_size, self.merge, self.nms_backend = batch_size, merge, nms_backend
+        self.batch_size, self.merge, self.nms_backend = batch_size, check_strategy(merge), nms_backend
         self.grid_offset = (int(grid_offset[0]), int(grid_offset[1]))  # shifts the seams; counts must not change
         self.thresholds = class_thresholds(self.meta)
         self._lock = threading.Lock()

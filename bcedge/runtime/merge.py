@@ -71,6 +71,13 @@ def strategy_names() -> list[str]:
     return list(_STRATEGIES)
 
 
+def check_strategy(name: str) -> str:
+    """``name`` if it is a registered strategy, else ValueError naming the known ones."""
+    if name not in _STRATEGIES:
+        raise ValueError(f"unknown merge strategy {name!r}; known: {', '.join(_STRATEGIES)}")
+    return name
+
+
 def merge_tiles(
     per_tile: Sequence[tuple[Tile, Detections]],
     strategy: str = "core",
@@ -98,8 +105,7 @@ def merge_detections(
     tolerance: float = 2.0,
 ) -> Detections:
     """Merge detections already in *image* coordinates; ``tile_ids[k]`` indexes ``tiles``."""
-    if strategy not in _STRATEGIES:
-        raise ValueError(f"unknown merge strategy {strategy!r}; known: {', '.join(_STRATEGIES)}")
+    check_strategy(strategy)
     tile_ids = np.asarray(tile_ids, dtype=np.int64).reshape(-1)
     if len(tile_ids) != len(dets):
         raise ValueError(f"merge: {len(dets)} detections but {len(tile_ids)} tile ids")
