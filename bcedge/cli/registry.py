@@ -10,6 +10,8 @@ import sys
 from collections.abc import Callable
 
 _COMMANDS: dict[str, tuple[str, Callable]] = {}  # name -> (help, add_arguments)
+_EXTRA_OF_MODULE = {"torch": "train", "torchvision": "train", "pycocotools": "train", "onnxslim": "train",
+                    "matplotlib": "train", "watchdog": "watch"}  # optional dependency -> the extra that installs it
 
 
 class UserError(Exception):
@@ -62,6 +64,13 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.handler(args) or 0)
     except (UserError, OSError, ValueError, ArtifactError, BackendUnavailable) as exc:
         print(f"bcedge: error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        extra = _EXTRA_OF_MODULE.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise
+        print(f"bcedge: error: {args.command} needs {exc.name}, which is not installed: "
+              f"pip install 'bcedge[{extra}]'", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("bcedge: interrupted", file=sys.stderr)

@@ -41,7 +41,8 @@ def resolve_model(model: str | Path) -> Path:
     """A bundled model's name (``default``, ``default-int8``) or a path that must exist."""
     path = BUNDLED_MODELS.get(str(model), Path(model))
     if not path.is_file():
-        hint = f" (the bundled model {model!r} is missing from this install)" if str(model) in BUNDLED_MODELS else ""
+        hint = (f" (the bundled model {model!r} is missing from this install)" if str(model) in BUNDLED_MODELS
+                else f" (bundled models: {', '.join(BUNDLED_MODELS)})")
         raise FileNotFoundError(f"{path}: no such model file{hint}")
     return path
 

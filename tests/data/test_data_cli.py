@@ -1,4 +1,5 @@
 import json
+import sys
 
 from bcedge.cli import main
 from bcedge.data import load_dataset, sample_dataset_path
@@ -25,3 +26,21 @@ def test_data_convert_to_coco(tmp_path, capsys):
 def test_bad_path_is_a_clear_error(tmp_path, capsys):
     assert main(["data", "stats", str(tmp_path / "missing")]) == 2
     assert "missing: no such file or directory" in capsys.readouterr().err
+
+
+def test_a_missing_optional_dependency_names_its_extra(monkeypatch, capsys):
+    import types
+
+    def zoo():
+        raise ModuleNotFoundError("No module named 'torch'", name="torch")
+
+    monkeypatch.setitem(sys.modules, "bcedge.models", types.SimpleNamespace(zoo=zoo))
+    assert main(["zoo"]) == 2
+    assert "zoo needs torch, which is not installed: pip install 'bcedge[train]'" in capsys.readouterr().err
+
+
+def test_an_unknown_model_name_lists_the_bundled_ones(tmp_path, capsys):
+    image = tmp_path / "a.png"
+    image.write_bytes(b"")
+    assert main(["count", str(image), "--model", "default-int9"]) == 2
+    assert "default-int9: no such model file (bundled models: default, default-int8)" in capsys.readouterr().err
