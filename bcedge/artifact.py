@@ -42,6 +42,10 @@ class ModelMeta:
     max_detections: int = 1000
     outputs: str = "boxes_scores"               # boxes (B,A,4) xyxy px + scores (B,A,C) in 0..1
     max_object_size: float = 0.0                # largest expected object side, px: the tile overlap floor
+    stride: int = 32                            # input sides must be multiples of this
+    dynamic_input: bool = False                 # graph takes any HxW (multiples of stride); input_size = default tile
+    pixel_scale: dict[str, Any] = field(default_factory=dict)  # training scale: rbc_px, range_px, um_per_px (see runtime/scale.py)
+    suppression: list[dict[str, Any]] = field(default_factory=list)  # containment rules (see runtime/containment.py)
     anchors: dict[str, Any] = field(default_factory=dict)
     precision: str = "fp32"
     train_data: dict[str, Any] = field(default_factory=dict)   # fingerprint, split, counts
