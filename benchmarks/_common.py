@@ -117,7 +117,7 @@ def resolve_model(spec: str, tile: int = 768, like: str | None = None) -> Path:
     export takes, so a checkpoint exported at another tile size counts exactly like the bundled model.
     """
     from bcedge.artifact import read_onnx_meta
-    from bcedge.runtime.counter import resolve_model as bundled
+    from bcedge.catalogue import resolve_model as bundled
 
     path = bundled(spec)
     if path.suffix.lower() not in (".pt", ".pth"):

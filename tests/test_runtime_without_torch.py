@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bcedge.data import sample_dataset_path
-from bcedge.runtime.counter import DEFAULT_MODEL
+from bcedge.catalogue import DEFAULT_MODEL
 
 BLOCK_TORCH = textwrap.dedent("""
     import sys

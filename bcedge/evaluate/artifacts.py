@@ -11,7 +11,7 @@ from bcedge.evaluate import evaluate_detector, evaluate_raw, raw_outputs
 def evaluate_artifact(model: str | Path, data: Dataset, tune: bool = False, backend: str = "auto",
                       device: str = "auto") -> tuple[dict, ModelMeta]:
     """Metrics for ``model`` on ``data``; checkpoints run in torch, other artifacts through their backend."""
-    from bcedge.runtime.counter import resolve_model
+    from bcedge.catalogue import resolve_model
 
     path = resolve_model(model)
     if path.suffix in (".pt", ".pth") and backend in ("auto", "torch"):

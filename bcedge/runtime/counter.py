@@ -22,30 +22,13 @@ import numpy as np
 
 from bcedge.artifact import ModelMeta
 from bcedge.backends import Backend, load_backend, preprocess
+from bcedge.catalogue import resolve_model
 from bcedge.detections import Detections
 from bcedge.runtime.decode import class_thresholds, decode
 from bcedge.runtime.merge import check_strategy, merge_tiles
 from bcedge.runtime.pipeline import run_stages
 from bcedge.runtime.sources import ArraySource, ImageSource, iter_tiles, open_image
 from bcedge.runtime.tiling import Tile, TileGrid, choose_overlap
-
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
-BUNDLED_MODELS = {  # name -> file shipped in the package (see default.md, the model card)
-    "default": ASSETS / "models" / "default.onnx",
-    "default-int8": ASSETS / "models" / "default.int8.onnx",  # the same model, INT8 for ONNX Runtime on CPUs
-}
-DEFAULT_MODEL = BUNDLED_MODELS["default"]
-
-
-def resolve_model(model: str | Path) -> Path:
-    """A bundled model's name (``default``, ``default-int8``) or a path that must exist."""
-    path = BUNDLED_MODELS.get(str(model), Path(model))
-    if not path.is_file():
-        hint = (f" (the bundled model {model!r} is missing from this install)" if str(model) in BUNDLED_MODELS
-                else f" (bundled models: {', '.join(BUNDLED_MODELS)})")
-        raise FileNotFoundError(f"{path}: no such model file{hint}")
-    return path
-
 
 @dataclass
 class CountResult:

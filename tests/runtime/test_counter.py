@@ -9,7 +9,8 @@ import pytest
 from bcedge.artifact import ModelMeta
 from bcedge.backends.base import Backend
 from bcedge.imageio import ImageReadError
-from bcedge.runtime.counter import Counter, resolve_model
+from bcedge.catalogue import resolve_model
+from bcedge.runtime.counter import Counter
 
 CLASSES = ["RBC", "WBC"]
 COLOURS = {0: (200, 40, 40), 1: (40, 40, 200)}
@@ -124,10 +125,10 @@ def test_file_errors_name_the_file(tmp_path):
 
 
 def test_bundled_models_resolve_by_name(monkeypatch, tmp_path):
-    from bcedge.runtime import counter as counter_module
+    from bcedge import catalogue
 
-    assert resolve_model("default") == counter_module.BUNDLED_MODELS["default"]
-    monkeypatch.setitem(counter_module.BUNDLED_MODELS, "default-int8", tmp_path / "default.int8.onnx")
+    assert resolve_model("default") == catalogue.BUNDLED_MODELS["default"]
+    monkeypatch.setitem(catalogue.BUNDLED_MODELS, "default-int8", tmp_path / "default.int8.onnx")
     with pytest.raises(FileNotFoundError, match="bundled model 'default-int8' is missing"):
         resolve_model("default-int8")
     (tmp_path / "default.int8.onnx").write_bytes(b"onnx")
