@@ -23,6 +23,7 @@ READERS: dict[str, str] = {
     "coco": "bcedge.data.coco",
     "bbbc041": "bcedge.data.bbbc041",
     "csv": "bcedge.data.csv_boxes",
+    "yolo": "bcedge.data.yolo",
 }
 WRITERS: dict[str, tuple[str, str]] = {
     "coco": ("bcedge.data.coco", "write_coco"),
@@ -57,7 +58,7 @@ def detect_format(path: str | Path) -> str:
     if not matches:
         raise DatasetError(
             f"{path}: not a recognised dataset (expected a Pascal VOC folder with Annotations/*.xml, "
-            "a COCO or BBBC041 JSON file, or a CSV box list)"
+            "a COCO or BBBC041 JSON file, a CSV box list, or a YOLO data.yaml or its folder)"
         )
     if len(matches) > 1:
         raise DatasetError(f"{path}: could be read as {' or '.join(matches)}; name the format (fmt= / --format)")

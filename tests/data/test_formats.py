@@ -36,8 +36,8 @@ def test_ambiguous_folder_asks_for_a_format(tmp_path):
     with pytest.raises(DatasetError, match="could be read as coco or csv"):
         load_dataset(tmp_path)
     assert load_dataset(tmp_path, fmt="coco").format == "coco"
-    with pytest.raises(DatasetError, match="unknown dataset format 'yolo'"):
-        load_dataset(tmp_path, fmt="yolo")
+    with pytest.raises(DatasetError, match="unknown dataset format 'darknet'"):
+        load_dataset(tmp_path, fmt="darknet")
 
 
 def test_bundled_sample_reads():
