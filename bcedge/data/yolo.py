@@ -11,7 +11,8 @@ images. A split is a folder, a ``.txt`` list of images, or a list of those; ``..
 is tried as ``x`` (Roboflow's data.yaml). Segmentation lines (class then polygon points) become their
 bounding boxes.
 
-Classes keep data.yaml's id order. Boxes are scaled to pixels with each image's header size. A line
+Classes keep data.yaml's id order. Boxes are scaled to pixels with each image's header size; an edge
+past 0 or 1 by at most ``ROUNDING`` (rounding in the export) is clipped first. A line
 that cannot be a box (wrong field count, not a number, class id not in ``names``) is refused with a
 DatasetError naming every such file and line; boxes that are out of the image, empty or repeated are
 left for ``bcedge.data.validate`` (box N of a label file is its N-th box line, counted from 0).
@@ -37,6 +38,7 @@ SPLIT_KEYS = ("train", "val", "test")
 FIELDS = "class x_center y_center width height"
 _SUFFIXES = frozenset(IMAGE_SUFFIXES)
 _SHOWN = 20  # malformed lines listed in one error
+ROUNDING = 1e-4  # normalised overshoot past 0 or 1 taken as rounding (6-decimal exports) and clipped silently
 
 
 # --- sniffing ------------------------------------------------------------------------------------
@@ -368,7 +370,9 @@ def _parse_labels(path: Path, names: dict[int, str], problems: list[str]) -> tup
             continue
         boxes.append(_box(values[1:]))
         labels.append(names[int(class_id)])
-    return np.asarray(boxes, dtype=np.float64).reshape(-1, 4), labels
+    array = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    rounded = (array < 0) & (array >= -ROUNDING) | (array > 1) & (array <= 1 + ROUNDING)
+    return np.where(rounded, np.clip(array, 0, 1), array), labels
 
 
 def _box(values: list[float]) -> list[float]:
