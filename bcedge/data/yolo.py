@@ -47,7 +47,7 @@ def _sniff(path: Path) -> bool:
     if path.suffix.lower() not in (".yaml", ".yml") or not path.is_file():
         return False
     head = json_head(path)
-    return bool(re.search(r"^(names|nc)\s*:", head, re.M) and re.search(r"^(train|val)\s*:", head, re.M))
+    return bool(re.search(r"^(names|nc)\s*:", head, re.MULTILINE) and re.search(r"^(train|val)\s*:", head, re.MULTILINE))
 
 
 def _configs(folder: Path) -> list[Path]:

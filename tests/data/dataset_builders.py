@@ -48,3 +48,24 @@ def write_json(path: Path, data) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data))
     return path
+
+
+def write_yolo(root: Path, items: dict[str, dict[str, list[str]]], names=("RBC", "WBC", "Platelets"),
+               size=(64, 48), config: str | None = None, split_first: bool = False) -> Path:
+    """items: split -> image stem -> label lines ("class xc yc w h"). Writes data.yaml, images (PNG) and labels.
+
+    Ultralytics layout (images/<split>, labels/<split>) unless ``split_first`` (Roboflow: <split>/images,
+    <split>/labels, data.yaml pointing at ../<split>/images). ``config`` replaces the generated data.yaml.
+    """
+    lines = [f"names: {list(names)}", f"nc: {len(names)}"]
+    for split, stems in items.items():
+        images = root / split / "images" if split_first else root / "images" / split
+        labels = root / split / "labels" if split_first else root / "labels" / split
+        lines.append(f"{split}: ../{split}/images" if split_first else f"{split}: images/{split}")
+        images.mkdir(parents=True, exist_ok=True)
+        labels.mkdir(parents=True, exist_ok=True)
+        for stem, boxes in stems.items():
+            write_image(images / f"{stem}.png", *size)
+            (labels / f"{stem}.txt").write_text("".join(line + "\n" for line in boxes))
+    (root / "data.yaml").write_text(config if config is not None else "\n".join(lines) + "\n")
+    return root
