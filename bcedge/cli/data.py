@@ -9,9 +9,10 @@ from bcedge.cli.registry import UserError, command
 
 
 def _dataset_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("path", type=Path, help="dataset folder or annotation file (VOC, COCO, CSV, BBBC041)")
-    p.add_argument("--split", help="split to read, e.g. train (VOC ImageSets/Main/NAME.txt, or NAME.json/.csv)")
-    p.add_argument("--format", dest="fmt", help="reader to use instead of sniffing: voc, coco, csv, bbbc041")
+    p.add_argument("path", type=Path, help="dataset folder or annotation file (VOC, COCO, CSV, BBBC041, YOLO data.yaml)")
+    p.add_argument("--split", help="split to read, e.g. train (VOC ImageSets/Main/NAME.txt, NAME.json/.csv, "
+                                   "or a YOLO data.yaml key)")
+    p.add_argument("--format", dest="fmt", help="reader to use instead of sniffing: voc, coco, csv, bbbc041, yolo")
     p.add_argument("--no-check-images", dest="check_images", action="store_false",
                    help="do not open the images (skips missing/unreadable/size/greyscale checks)")
 
@@ -37,15 +38,18 @@ def _data_stats(p: argparse.ArgumentParser):
     return run
 
 
-@command("data convert", "Convert a dataset to COCO JSON (the project's exchange format)")
+@command("data convert", "Convert a dataset to COCO JSON (the project's exchange format) or a YOLO split")
 def _data_convert(p: argparse.ArgumentParser):
     _dataset_arguments(p)
-    p.add_argument("--to", required=True, choices=["coco"], help="output format")
-    p.add_argument("out", type=Path, help="output file, e.g. train.json")
+    p.add_argument("--to", required=True, choices=["coco", "yolo"],
+                   help="output format (yolo: OUT is a folder; the split goes in as --split, default train)")
+    p.add_argument("out", type=Path, help="output file, e.g. train.json, or folder for yolo")
     p.add_argument("--policy", choices=["keep", "drop", "fail"], default="keep",
                    help="what to do with invalid boxes/images (default keep: convert as is, report problems)")
 
     def run(args) -> int:
+        import inspect
+
         from bcedge.data import load_dataset
         from bcedge.data.formats import writer
         from bcedge.data.validate import validate
@@ -53,7 +57,9 @@ def _data_convert(p: argparse.ArgumentParser):
         dataset = load_dataset(args.path, args.split, args.fmt)
         report = validate(dataset, policy=args.policy, check_images=args.check_images)
         print(report.format(limit=20))
-        out = writer(args.to)(dataset, args.out)
+        write = writer(args.to)
+        takes_split = args.split and "split" in inspect.signature(write).parameters  # split-per-folder formats
+        out = write(dataset, args.out, split=args.split) if takes_split else write(dataset, args.out)
         boxes = sum(len(r.boxes) for r in dataset.images)
         print(f"wrote {out}: {len(dataset)} images, {boxes} boxes, classes {', '.join(dataset.class_names)}")
         return 0

@@ -27,6 +27,7 @@ READERS: dict[str, str] = {
 }
 WRITERS: dict[str, tuple[str, str]] = {
     "coco": ("bcedge.data.coco", "write_coco"),
+    "yolo": ("bcedge.data.yolo", "write_yolo"),
 }
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ import numpy as np
 from bcedge.data.annotations import Dataset, ImageAnnotation
 from bcedge.data.formats import DatasetError, json_head
 from bcedge.data.imagesize import image_size
+from bcedge.data.yaml_subset import read_top_level
 from bcedge.imageio import IMAGE_SUFFIXES, ImageReadError
 
 CONFIG_NAMES = ("data.yaml", "data.yml")
@@ -76,99 +78,8 @@ def _config_file(path: Path) -> Path:
 # --- data.yaml -----------------------------------------------------------------------------------
 
 def parse_config(path: Path) -> dict:
-    """The top-level keys of a data.yaml that a detector needs (path, splits, names, nc).
-
-    A small reader of the YAML subset these files use (scalars, flow ``[..]``/``{..}`` and block
-    ``- x`` / ``k: v`` values), so PyYAML is not a dependency; keys it does not need (``download:``
-    scripts, ``roboflow:`` blocks) are skipped unread.
-    """
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except UnicodeDecodeError as exc:
-        raise DatasetError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise DatasetError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    blocks: dict[str, tuple[int, str, list[tuple[int, str]]]] = {}  # key -> (line, inline value, block lines)
-    current = None
-    for number, raw in enumerate(lines, start=1):
-        text = _uncomment(raw).rstrip()
-        if not text.strip() or text.lstrip().startswith("---"):
-            continue
-        if not text[0].isspace() and not text.startswith("-"):
-            key, colon, value = text.partition(":")
-            current = key.strip().strip("'\"")
-            if not colon:
-                raise DatasetError(f"{path}, line {number}: expected 'key: value', got {text.strip()!r}")
-            blocks[current] = (number, value.strip(), [])
-        elif current is not None:
-            blocks[current][2].append((number, text))
-    config = {}
-    for key in ("path", "nc", "names") + SPLIT_KEYS:
-        if key in blocks:
-            number, value, block = blocks[key]
-            config[key] = _value(value, block, path, number)
-    return config
-
-
-def _uncomment(line: str) -> str:
-    quote = None
-    for i, char in enumerate(line):
-        if quote:
-            quote = None if char == quote else quote
-        elif char in "'\"":
-            quote = char
-        elif char == "#" and (i == 0 or line[i - 1].isspace()):
-            return line[:i]
-    return line
-
-
-def _value(value: str, block: list[tuple[int, str]], path: Path, number: int):
-    if value and value[0] in "[{":
-        text = " ".join([value] + [line.strip() for _, line in block])  # a flow value may span lines
-        closing = "]" if value[0] == "[" else "}"
-        if not text.endswith(closing):
-            raise DatasetError(f"{path}, line {number}: {value[0]} is not closed by {closing}")
-        items = _split_flow(text[1:-1])
-        if closing == "]":
-            return [_scalar(item) for item in items]
-        return dict(_pair(item, path, number) for item in items)
-    if value:
-        return _scalar(value)
-    if not block:
-        return None
-    if block[0][1].lstrip().startswith("-"):
-        return [_scalar(line.strip()[1:].strip()) for _, line in block if line.strip().startswith("-")]
-    return dict(_pair(line.strip(), path, line_number) for line_number, line in block)
-
-
-def _split_flow(text: str) -> list[str]:
-    items, current, quote = [], "", None
-    for char in text:
-        if quote:
-            quote = None if char == quote else quote
-        elif char in "'\"":
-            quote = char
-        elif char == ",":
-            items.append(current)
-            current = ""
-            continue
-        current += char
-    items.append(current)
-    return [item.strip() for item in items if item.strip()]
-
-
-def _pair(item: str, path: Path, number: int) -> tuple:
-    key, colon, value = item.partition(":")
-    if not colon:
-        raise DatasetError(f"{path}, line {number}: expected 'id: name', got {item!r}")
-    return _scalar(key), _scalar(value)
-
-
-def _scalar(text: str):
-    text = text.strip()
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
-        return text[1:-1].replace("''", "'") if text[0] == "'" else text[1:-1].replace('\\"', '"')
-    return int(text) if re.fullmatch(r"-?\d+", text) else text
+    """The data.yaml keys a detector needs: path, nc, names and the splits (others are skipped unread)."""
+    return read_top_level(path, ("path", "nc", "names") + SPLIT_KEYS)
 
 
 def class_names(config: dict, path: Path) -> dict[int, str]:
@@ -401,3 +312,58 @@ def _size(image: Path) -> tuple[int, int]:
         return image_size(image)
     except ImageReadError:
         return 0, 0  # validation reports the missing or unreadable image
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+def write_yolo(dataset: Dataset, out_path: str | Path, split: str | None = None) -> Path:
+    """Write ``dataset`` as one YOLO split: ``images/<split>/`` (copies of the images),
+    ``labels/<split>/*.txt`` and ``data.yaml``; returns the data.yaml path.
+
+    ``out_path`` is the folder (or its data.yaml). Run it once per split into the same folder: an
+    existing data.yaml gains the split if its names match. Refuses, naming the file, a split folder
+    that already holds labels, an image that is missing or shares a name, and a label outside
+    ``dataset.class_names`` (validate first).
+    """
+    out_path = Path(out_path)
+    config_path = out_path if out_path.suffix.lower() in (".yaml", ".yml") else out_path / "data.yaml"
+    folder, split = config_path.parent, split or "train"
+    config = parse_config(config_path) if config_path.is_file() else {}
+    if config and class_names(config, config_path) != dict(enumerate(dataset.class_names)):
+        raise DatasetError(f"{config_path}: names differ from this dataset's classes ({', '.join(dataset.class_names)})")
+    images, labels = folder / "images" / split, folder / "labels" / split
+    for used in (images, labels):
+        if used.is_dir() and any(used.iterdir()):
+            raise DatasetError(f"{used}: not empty; write split {split!r} into a new folder or another split")
+    ids = {name: i for i, name in enumerate(dataset.class_names)}
+    images.mkdir(parents=True, exist_ok=True)
+    labels.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Path] = {}
+    for record in dataset.images:
+        where = record.source or str(record.image_path)
+        if record.name in written:
+            raise DatasetError(f"{record.image_path}: same file name as {written[record.name]}; YOLO needs unique names per split")
+        if not record.image_path.is_file() or record.width <= 0 or record.height <= 0:
+            raise DatasetError(f"{where}: image {record.image_path} is missing or has no size; validate with policy drop first")
+        written[record.name] = record.image_path
+        lines = []
+        for index, (box, label) in enumerate(zip(record.boxes.tolist(), record.labels)):
+            if label not in ids:
+                raise DatasetError(f"{where}: box {index} has label {label!r} not in the class list")
+            x0, y0, x1, y1 = box
+            w, h = record.width, record.height
+            lines.append(f"{ids[label]} {(x0 + x1) / 2 / w:.6f} {(y0 + y1) / 2 / h:.6f} {(x1 - x0) / w:.6f} {(y1 - y0) / h:.6f}\n")
+        shutil.copy2(record.image_path, images / record.name)  # a copy: editing it cannot touch the source
+        (labels / record.image_path.with_suffix(".txt").name).write_text("".join(lines))
+    splits = {key: config[key] for key in SPLIT_KEYS if config.get(key)} | {split: f"images/{split}"}
+    text = [f"# written by bcedge from {dataset.format or 'a dataset'} at {dataset.root or ''}".rstrip(), "path: ."]
+    text += [f"{key}: {value}" for key, value in splits.items()]
+    text += [f"nc: {len(ids)}", "names: [" + ", ".join(_quoted(name) for name in ids) + "]"]
+    partial = config_path.with_name(config_path.name + ".partial")
+    partial.write_text("\n".join(text) + "\n", encoding="utf-8")
+    os.replace(partial, config_path)  # readers never see half a file
+    return config_path
+
+
+def _quoted(name: str) -> str:
+    return "'" + name.replace("'", "''") + "'"

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from bcedge.data import DatasetError, dataset_stats, detect_format, load_dataset, validate
-from bcedge.data.yolo import label_path, parse_config
-from dataset_builders import write_image, write_yolo
+from bcedge.data.yolo import label_path, parse_config, write_yolo as write_yolo_split
+from dataset_builders import write_image, write_voc, write_yolo
 
 NAMES = ("WBC", "RBC", "Platelets")  # data.yaml order, not box-count order
 ITEMS = {
@@ -134,6 +134,37 @@ def test_data_stats_cli_reads_yolo(tmp_path, capsys):
     assert main(["data", "stats", str(root), "--split", "train"]) == 0
     out = capsys.readouterr().out
     assert f"{root} (yolo): 2 images, 4 boxes, 3 classes" in out and "problems: none" in out
+
+
+def test_writer_round_trip_and_refusals(tmp_path):
+    source = load_dataset(write_yolo(tmp_path / "src", ITEMS, names=NAMES), split="train")
+    config = write_yolo_split(source, tmp_path / "out", split="train")
+    assert config == tmp_path / "out" / "data.yaml" and parse_config(config)["names"] == list(NAMES)
+    back = load_dataset(tmp_path / "out", split="train")
+    assert back.class_names == source.class_names and [r.name for r in back] == [r.name for r in source]
+    for a, b in zip(source, back, strict=True):
+        assert a.labels == b.labels and np.allclose(a.boxes, b.boxes, atol=1e-3)
+        assert b.image_path.read_bytes() == a.image_path.read_bytes()
+    with pytest.raises(DatasetError, match=r"labels/train: not empty|images/train: not empty"):
+        write_yolo_split(source, tmp_path / "out", split="train")
+    source.class_names = ["RBC", "WBC", "Platelets"]
+    with pytest.raises(DatasetError, match=r"data\.yaml: names differ"):
+        write_yolo_split(source, tmp_path / "out", split="val")
+
+
+def test_data_convert_cli_writes_yolo_splits_into_one_folder(tmp_path, capsys):
+    from bcedge.cli import main
+
+    voc = write_voc(tmp_path / "voc", {"a": [("RBC", 8, 8, 24, 32)], "b": [("WBC", 0, 0, 64, 48)]},
+                    splits={"train": ["a"], "val": ["b"]})
+    for split in ("train", "val"):
+        assert main(["data", "convert", str(voc), "--split", split, "--to", "yolo", str(tmp_path / "y")]) == 0
+    assert "wrote" in capsys.readouterr().out
+    config = parse_config(tmp_path / "y" / "data.yaml")
+    assert config["train"] == "images/train" and config["val"] == "images/val"
+    assert (tmp_path / "y" / "labels" / "train" / "a.txt").read_text() == "0 0.250000 0.416667 0.250000 0.500000\n"
+    ds = load_dataset(tmp_path / "y", split="val")
+    assert ds.class_names == ["RBC", "WBC"] and ds.images[0].boxes.tolist() == [[0, 0, 64, 48]]
 
 
 @pytest.mark.skipif(not TXL_PBC.is_dir(), reason="TXL-PBC not present")
