@@ -125,6 +125,8 @@ def read(path: Path, split: str | None = None) -> Dataset:
         notes.append(f"split {key!r}: {len(found[0])} images from {splits[key]}")
         images += found[0]
         folders += found[1]
+    if not folders and not images:
+        raise DatasetError(f"{config_path}: none of the split folders ({', '.join(map(str, splits.values()))}) exist under {base}")
     unique = list(dict.fromkeys(images))
     if len(unique) < len(images):
         notes.append(f"{len(images) - len(unique)} images listed by more than one split read once")

@@ -67,6 +67,9 @@ def test_config_errors_name_the_file(tmp_path):
         load_dataset(root, split="val")
     ds = load_dataset(root)  # every split: an absent one is skipped and said so
     assert len(ds) == 2 and any("split 'val' skipped" in note for note in ds.notes)
+    (root / "data.yaml").write_text("train: ../elsewhere\nnames: [WBC, RBC, Platelets]\n")
+    with pytest.raises(DatasetError, match=r"data\.yaml: none of the split folders \(\.\./elsewhere\) exist"):
+        load_dataset(root)
 
 
 def test_malformed_lines_are_refused_each_named_with_file_and_line(tmp_path):
