@@ -1,14 +1,25 @@
 """Model metadata: everything the run road needs, travelling inside each artifact.
 
-A checkpoint (``.pt``), an ONNX file (``metadata_props["bcedge"]``) and an engine file (a header)
-all carry the same ``ModelMeta`` as JSON, so the runtime never asks the build road anything.
+A checkpoint (``.pt``, key ``bcedge_meta``), an ONNX file (``metadata_props["bcedge"]``) and an engine
+file (a header before the serialized engine) all carry the same ``ModelMeta`` as JSON, so the runtime
+never asks the build road anything. ``read_meta`` / ``write_meta`` handle every kind, chosen by suffix
+from ``KINDS`` (a new kind is one reader, one writer and one line there).
+
+The engine file layout (little endian)::
+
+    b"BCEDGTRT" | uint32 layout version | uint32 header length N | N bytes of JSON | serialized engine
+
+Its JSON header holds the ``ModelMeta`` (key ``meta``) plus what the engine is tied to (TensorRT
+version, GPU, precision, batch profile, DLA core, version compatibility); the TensorRT backend checks
+those against the machine before deserializing.
 """
 from __future__ import annotations
 
 import json
+import struct
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from bcedge._version import __version__
 
@@ -124,3 +135,155 @@ def write_onnx_meta(model, meta: ModelMeta) -> None:
     entry = model.metadata_props.add()
     entry.key = META_KEY
     entry.value = meta.to_json()
+
+
+def _write_onnx(src: Path, meta: ModelMeta, out: Path) -> Path:
+    import onnx
+
+    proto = onnx.load(str(src))
+    write_onnx_meta(proto, meta)
+    tmp = _temp_beside(out)
+    onnx.save(proto, str(tmp))
+    tmp.replace(out)
+    return out
+
+
+# --- checkpoints (.pt): torch is imported only here, lazily ---------------------------------------------
+CHECKPOINT_KEY = "bcedge_meta"
+
+
+def _load_checkpoint(path: Path) -> dict:
+    try:
+        import torch
+    except ImportError as exc:
+        raise ArtifactError(f"{path}: reading a checkpoint needs PyTorch (pip install 'bcedge[train]')") from exc
+    if not path.is_file():
+        raise ArtifactError(f"{path}: no such model file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle, zip and torch errors alike
+        raise ArtifactError(f"{path}: not a readable PyTorch checkpoint ({exc})") from exc
+    if not isinstance(state, dict) or CHECKPOINT_KEY not in state:
+        raise ArtifactError(f"{path}: checkpoint has no bcedge metadata (was it saved by bcedge?)")
+    return state
+
+
+def read_checkpoint_meta(path: str | Path) -> ModelMeta:
+    path = Path(path)
+    return ModelMeta.from_json(_load_checkpoint(path)[CHECKPOINT_KEY], str(path))
+
+
+def _write_checkpoint(src: Path, meta: ModelMeta, out: Path) -> Path:
+    import torch
+
+    state = _load_checkpoint(src)
+    state[CHECKPOINT_KEY] = meta.to_json()
+    tmp = _temp_beside(out)
+    torch.save(state, tmp)
+    tmp.replace(out)
+    return out
+
+
+# --- engine files (.engine, .plan): a JSON header before the serialized TensorRT engine -----------------
+ENGINE_MAGIC = b"BCEDGTRT"
+ENGINE_LAYOUT_VERSION = 1
+_ENGINE_PREFIX = struct.Struct("<8sII")
+
+
+def pack_engine(header: dict, engine: bytes) -> bytes:
+    text = json.dumps(header, sort_keys=True).encode("utf-8")
+    return _ENGINE_PREFIX.pack(ENGINE_MAGIC, ENGINE_LAYOUT_VERSION, len(text)) + text + bytes(engine)
+
+
+def write_engine(path: str | Path, header: dict, engine: bytes) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_beside(path)
+    tmp.write_bytes(pack_engine(header, engine))
+    tmp.replace(path)
+    return path
+
+
+def _read_engine(path: Path, with_engine: bool) -> tuple[dict, bytes]:
+    if not path.is_file():
+        raise ArtifactError(f"{path}: no such engine file")
+    with open(path, "rb") as handle:
+        prefix = handle.read(_ENGINE_PREFIX.size)
+        if len(prefix) < _ENGINE_PREFIX.size or prefix[:8] != ENGINE_MAGIC:
+            raise ArtifactError(f"{path}: not a bcedge engine (no bcedge header; build it with `bcedge build-engine`)")
+        _, layout, length = _ENGINE_PREFIX.unpack(prefix)
+        if layout > ENGINE_LAYOUT_VERSION:
+            raise ArtifactError(f"{path}: engine file layout {layout} is newer than this bcedge reads; upgrade bcedge")
+        text = handle.read(length)
+        if len(text) != length:
+            raise ArtifactError(f"{path}: truncated engine header ({len(text)} of {length} bytes); rebuild or re-copy it")
+        try:
+            header = json.loads(text.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ArtifactError(f"{path}: engine header is not valid JSON ({exc})") from exc
+        engine = handle.read() if with_engine else b""
+    if with_engine and not engine:
+        raise ArtifactError(f"{path}: the engine file holds a header but no engine (truncated?)")
+    return header, engine
+
+
+def read_engine_header(path: str | Path) -> dict:
+    return _read_engine(Path(path), with_engine=False)[0]
+
+
+def read_engine(path: str | Path) -> tuple[dict, bytes]:
+    """(header, serialized engine) of a bcedge engine file."""
+    return _read_engine(Path(path), with_engine=True)
+
+
+def read_engine_meta(path: str | Path) -> ModelMeta:
+    header = read_engine_header(path)
+    if "meta" not in header:
+        raise ArtifactError(f"{path}: engine header has no model metadata")
+    return ModelMeta.from_dict(header["meta"], str(path))
+
+
+def _write_engine_meta(src: Path, meta: ModelMeta, out: Path) -> Path:
+    header, engine = read_engine(src)
+    return write_engine(out, {**header, "meta": asdict(meta)}, engine)
+
+
+# --- every kind, by suffix ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ArtifactKind:
+    name: str
+    read: Callable[[Path], ModelMeta]
+    write: Callable[[Path, ModelMeta, Path], Path]   # (source, new metadata, output) -> output
+
+
+_ONNX = ArtifactKind("onnx", read_onnx_meta, _write_onnx)
+_CHECKPOINT = ArtifactKind("checkpoint", read_checkpoint_meta, _write_checkpoint)
+_ENGINE = ArtifactKind("engine", read_engine_meta, _write_engine_meta)
+KINDS: dict[str, ArtifactKind] = {".onnx": _ONNX, ".pt": _CHECKPOINT, ".pth": _CHECKPOINT,
+                                  ".engine": _ENGINE, ".plan": _ENGINE}
+
+
+def artifact_kind(path: str | Path) -> ArtifactKind:
+    suffix = Path(path).suffix.lower()
+    if suffix not in KINDS:
+        raise ArtifactError(f"{path}: not a model artifact (expected {', '.join(KINDS)})")
+    return KINDS[suffix]
+
+
+def read_meta(path: str | Path) -> ModelMeta:
+    """The ``ModelMeta`` inside any artifact (checkpoints need PyTorch)."""
+    return artifact_kind(path).read(Path(path))
+
+
+def write_meta(src: str | Path, meta: ModelMeta, out: str | Path) -> Path:
+    """Write a copy of the artifact ``src`` to ``out`` (same kind) carrying ``meta`` instead of its own."""
+    src, out = Path(src), Path(out)
+    kind = artifact_kind(src)
+    if artifact_kind(out) is not kind:
+        raise ArtifactError(f"{out}: must be the same kind of artifact as {src.name} ({kind.name})")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return kind.write(src, meta, out)
+
+
+def _temp_beside(path: Path) -> Path:
+    return path.with_name(path.name + ".tmp")

@@ -2,34 +2,58 @@
 
     backend = load_backend("model.onnx")               # chosen by suffix: .onnx, .engine, .pt
     boxes, scores = backend.infer(preprocess(tiles))
+
+A backend is one module here plus one line in ``BACKEND_MODULES``; its class declares everything
+else (suffixes, devices, precisions, packages, ``unavailable_reason``). Importing a backend module
+imports nothing heavy: onnxruntime, tensorrt and torch load when a model is opened.
 """
 from __future__ import annotations
 
 import importlib
 from pathlib import Path
 
-from bcedge.backends.base import BACKENDS, SUFFIX_BACKEND, Backend, BackendUnavailable, preprocess, register_backend
+from bcedge.backends.base import BACKENDS, Backend, BackendUnavailable, preprocess, register_backend
 
-_MODULES = {"onnxruntime": "bcedge.backends.onnxruntime", "tensorrt": "bcedge.backends.tensorrt",
-            "torch": "bcedge.backends.torch"}
+BACKEND_MODULES = (
+    "bcedge.backends.onnxruntime",
+    "bcedge.backends.tensorrt",
+    "bcedge.backends.torch",
+)
 
-__all__ = ["Backend", "BackendUnavailable", "load_backend", "preprocess", "register_backend", "BACKENDS"]
+__all__ = ["Backend", "BackendUnavailable", "load_backend", "preprocess", "register_backend", "BACKENDS",
+           "backend_class", "backend_classes", "suffix_backends", "backend_for"]
+
+
+def backend_classes() -> dict[str, type[Backend]]:
+    """Every registered backend by name (imports the backend modules; they import nothing heavy)."""
+    for module in BACKEND_MODULES:
+        importlib.import_module(module)
+    return dict(BACKENDS)
 
 
 def backend_class(name: str) -> type[Backend]:
-    if name not in _MODULES and name not in BACKENDS:
-        raise ValueError(f"unknown backend {name!r}; known: {', '.join(sorted(_MODULES))}")
-    if name not in BACKENDS:
-        importlib.import_module(_MODULES[name])
-    return BACKENDS[name]
+    classes = backend_classes()
+    if name not in classes:
+        raise ValueError(f"unknown backend {name!r}; known: {', '.join(sorted(classes))}")
+    return classes[name]
+
+
+def suffix_backends() -> dict[str, str]:
+    """File suffix -> backend name, from the classes' ``suffixes``."""
+    return {suffix: cls.name for cls in backend_classes().values() for suffix in cls.suffixes}
+
+
+def backend_for(path: str | Path) -> str:
+    """The backend that opens ``path``, by its suffix."""
+    path = Path(path)
+    table = suffix_backends()
+    if path.suffix.lower() not in table:
+        raise ValueError(f"{path}: cannot tell the backend from the suffix {path.suffix!r}; "
+                         f"expected one of {', '.join(table)} or pass --backend")
+    return table[path.suffix.lower()]
 
 
 def load_backend(path: str | Path, backend: str = "auto", device: str = "auto", **options) -> Backend:
     """Open a finished artifact with the named backend (``auto``: by file suffix)."""
-    path = Path(path)
-    if backend == "auto":
-        if path.suffix.lower() not in SUFFIX_BACKEND:
-            raise ValueError(f"{path}: cannot tell the backend from the suffix {path.suffix!r}; "
-                             f"expected one of {', '.join(SUFFIX_BACKEND)} or pass --backend")
-        backend = SUFFIX_BACKEND[path.suffix.lower()]
-    return backend_class(backend)(path, device=device, **options)
+    name = backend_for(path) if backend == "auto" else backend
+    return backend_class(name)(Path(path), device=device, **options)

@@ -1,105 +1,89 @@
-"""TensorRT engines: the bcedge engine file (a metadata header + the serialized engine) and its runner.
+"""TensorRT engines: the runner of bcedge engine files, and the checks that say when an engine cannot run here.
 
-File layout (little endian)::
+The file format (a JSON header before the serialized engine) lives in ``bcedge.artifact``. The header
+says what the engine is tied to: the TensorRT version and GPU it was built with, its precision, batch
+and input-size profile, the DLA core (Jetson) and whether it was built version-compatible.
+``check_header`` compares that with this machine before TensorRT deserializes anything, and says
+plainly to rebuild instead of TensorRT's deserialization error.
 
-    b"BCEDGTRT" | uint32 layout version | uint32 header length N | N bytes of JSON | serialized engine
-
-The JSON holds the model's ``ModelMeta`` plus what the engine is tied to: the TensorRT version and the
-GPU (name, compute capability) it was built on, its precision and batch profile. ``check_header``
-compares that with the machine at load time and says clearly what does not match, instead of
-TensorRT's deserialization error.
+Version compatibility (TensorRT docs, "Version Compatibility"; 11.x support matrix): an engine built
+with ``BuilderFlag.VERSION_COMPATIBLE`` on TensorRT >= 8.6 runs on the same or a later TensorRT of the
+same major, and across majors only 8 -> 9/10 and 10 -> 11; it carries its own lean runtime, so the
+runtime must allow engine host code (``engine_host_code_allowed``): load only engines you built.
 
 Inference binds device buffers with ``set_tensor_address`` and runs ``execute_async_v3`` on a CUDA
-stream; memory comes from cuda-python (``cuda.bindings.runtime``), so neither torch nor pycuda is needed.
-Only the header functions work without TensorRT.
+stream (TensorRT >= 8.5); memory comes from cuda-python (``cuda.bindings.runtime``), so neither torch
+nor pycuda is needed. For a dynamic-input engine the input shape is set per batch.
 """
 from __future__ import annotations
 
-import json
-import struct
-from pathlib import Path
-
 import numpy as np
 
-from bcedge.artifact import ArtifactError, ModelMeta
-from bcedge.backends.base import Backend, BackendUnavailable, register_backend
+from bcedge.artifact import ArtifactError, ModelMeta, read_engine
+from bcedge.backends.base import Backend, BackendUnavailable, Package, gpu_reason, register_backend
 
-MAGIC = b"BCEDGTRT"
-LAYOUT_VERSION = 1
-_PREFIX = struct.Struct("<8sII")
 INPUT, OUTPUTS = "images", ("boxes", "scores")
+INSTALL_TENSORRT = ("pip install tensorrt (the `trt` extra) on a desktop; on a Jetson TensorRT comes with JetPack "
+                    "(apt install python3-libnvinfer), not from PyPI")
+# (built major, running major) pairs a version-compatible engine crosses (TensorRT docs, see module docstring)
+CROSS_MAJOR = {(8, 9), (8, 10), (10, 11)}
 
 
-# --- the engine file --------------------------------------------------------------------------------
-def pack_engine(header: dict, engine: bytes) -> bytes:
-    text = json.dumps(header, sort_keys=True).encode("utf-8")
-    return _PREFIX.pack(MAGIC, LAYOUT_VERSION, len(text)) + text + bytes(engine)
+def version_tuple(version: str) -> tuple[int, ...]:
+    """"10.3.0.26" -> (10, 3, 0, 26); non-numeric parts end it."""
+    parts = []
+    for part in str(version).split("."):
+        if not part.isdigit():
+            break
+        parts.append(int(part))
+    return tuple(parts) or (0,)
 
 
-def write_engine(path: str | Path, header: dict, engine: bytes) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(pack_engine(header, engine))
-    tmp.replace(path)
-    return path
-
-
-def _read(path: Path, with_engine: bool) -> tuple[dict, bytes]:
-    if not path.is_file():
-        raise ArtifactError(f"{path}: no such engine file")
-    with open(path, "rb") as handle:
-        prefix = handle.read(_PREFIX.size)
-        if len(prefix) < _PREFIX.size or prefix[:8] != MAGIC:
-            raise ArtifactError(f"{path}: not a bcedge engine (no bcedge header; build it with `bcedge build-engine`)")
-        _, layout, length = _PREFIX.unpack(prefix)
-        if layout > LAYOUT_VERSION:
-            raise ArtifactError(f"{path}: engine file layout {layout} is newer than this bcedge reads; upgrade bcedge")
-        text = handle.read(length)
-        if len(text) != length:
-            raise ArtifactError(f"{path}: truncated engine header ({len(text)} of {length} bytes); rebuild or re-copy it")
-        try:
-            header = json.loads(text.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ArtifactError(f"{path}: engine header is not valid JSON ({exc})") from exc
-        engine = handle.read() if with_engine else b""
-    if with_engine and not engine:
-        raise ArtifactError(f"{path}: the engine file holds a header but no engine (truncated?)")
-    return header, engine
-
-
-def read_engine_header(path: str | Path) -> dict:
-    return _read(Path(path), with_engine=False)[0]
-
-
-def read_engine(path: str | Path) -> tuple[dict, bytes]:
-    return _read(Path(path), with_engine=True)
-
-
-def engine_meta(path: str | Path) -> ModelMeta:
-    header = read_engine_header(path)
-    if "meta" not in header:
-        raise ArtifactError(f"{path}: engine header has no model metadata")
-    return ModelMeta.from_dict(header["meta"], str(path))
+def runs_version_compatible(built: str, running: str) -> bool:
+    """Whether a version-compatible engine built with TensorRT ``built`` runs on TensorRT ``running``."""
+    b, r = version_tuple(built)[:2], version_tuple(running)[:2]
+    if b < (8, 6) or r < b:
+        return False
+    return r[0] == b[0] or (b[0], r[0]) in CROSS_MAJOR
 
 
 def check_header(header: dict, source: str, tensorrt_version: str, device: dict) -> list[str]:
     """Raise ArtifactError when the engine cannot run here; return warnings for mismatches that may work.
 
-    Engines are tied to the TensorRT version and the GPU's compute capability they were built with.
+    Engines are tied to the TensorRT version (unless built version-compatible) and to the GPU's
+    compute capability they were built for.
     """
+    warnings = []
     built = header.get("tensorrt", "?")
     if built != tensorrt_version:
-        raise ArtifactError(f"{source}: built with TensorRT {built}, this machine has TensorRT {tensorrt_version}; "
-                            "rebuild the engine here with `bcedge build-engine` from the ONNX file")
+        if not header.get("version_compatible"):
+            raise ArtifactError(f"{source}: built with TensorRT {built}, this machine has TensorRT {tensorrt_version}; "
+                                "rebuild the engine here with `bcedge build-engine` from the ONNX file (or build it "
+                                "with --version-compatible on TensorRT 8.6+ to run on later TensorRT versions)")
+        if not runs_version_compatible(built, tensorrt_version):
+            raise ArtifactError(f"{source}: built version-compatible with TensorRT {built}, which TensorRT {tensorrt_version} "
+                                "cannot run (such engines run on the same or a later TensorRT of the same major, or "
+                                "8.x -> 10.x, 10.x -> 11.x); rebuild the engine here with `bcedge build-engine`")
+        warnings.append(f"{source}: built version-compatible with TensorRT {built}, running on {tensorrt_version}")
     want = header.get("device", {})
     if want.get("compute_capability") != device.get("compute_capability"):
         raise ArtifactError(f"{source}: built for {want.get('name', '?')} (compute capability {want.get('compute_capability', '?')}), "
                             f"this GPU is {device.get('name', '?')} (compute capability {device.get('compute_capability', '?')}); "
                             "rebuild the engine on this device")
     if want.get("name") != device.get("name"):
-        return [f"{source}: built on {want.get('name')}, running on {device.get('name')} (same compute capability)"]
-    return []
+        warnings.append(f"{source}: built on {want.get('name')}, running on {device.get('name')} (same compute capability)")
+    return warnings
+
+
+def check_dla(header: dict, source: str, cores_here: int) -> int | None:
+    """The DLA core an engine was built for, checked against the cores this device has (None: GPU only)."""
+    core = header.get("dla_core")
+    if core is None:
+        return None
+    if int(core) >= cores_here:
+        raise ArtifactError(f"{source}: built for DLA core {core}, this device has {cores_here} DLA core(s); "
+                            "rebuild with `bcedge build-engine --dla N` for one it has, or without --dla for the GPU")
+    return int(core)
 
 
 # --- CUDA memory through cuda-python ------------------------------------------------------------------
@@ -153,7 +137,7 @@ def import_tensorrt():
     try:
         import tensorrt as trt
     except ImportError as exc:
-        raise BackendUnavailable("TensorRT is not installed here (pip install tensorrt, or JetPack's python3-libnvinfer)") from exc
+        raise BackendUnavailable(f"TensorRT is not installed here ({INSTALL_TENSORRT})") from exc
     return trt
 
 
@@ -179,30 +163,58 @@ def split_batches(count: int, min_batch: int, max_batch: int) -> list[tuple[int,
 # --- the runner -----------------------------------------------------------------------------------------
 @register_backend("tensorrt")
 class TensorRTBackend(Backend):
+    suffixes = (".engine", ".plan")
+    devices = ("cuda", "tensorrt")
+    precisions = ("fp32", "fp16", "int8")
+    packages = (Package("tensorrt", INSTALL_TENSORRT), Package("cuda", "pip install cuda-python (the `gpu` extra)"))
+    artifact = "engine"
+
+    @classmethod
+    def unavailable_reason(cls, device: str) -> str | None:
+        return super().unavailable_reason(device) or gpu_reason()
+
     def _load(self) -> ModelMeta:
         trt = import_tensorrt()
         header, blob = read_engine(self.path)
-        meta = engine_meta(self.path)
+        if "meta" not in header:
+            raise ArtifactError(f"{self.path}: engine header has no model metadata")
+        meta = ModelMeta.from_dict(header["meta"], str(self.path))
         self.cuda = Cuda()
         index = device_index(self.device)
         self.warnings = check_header(header, str(self.path), trt.__version__, self.cuda.device(index))
         self.cuda.call(self.cuda.rt.cudaSetDevice(index))
         self.logger = trt.Logger(trt.Logger.WARNING)
-        self.engine = trt.Runtime(self.logger).deserialize_cuda_engine(blob)
+        runtime = trt.Runtime(self.logger)
+        if header.get("version_compatible"):
+            runtime.engine_host_code_allowed = True   # the engine carries its own lean runtime (host code)
+        self.dla_core = check_dla(header, str(self.path), int(getattr(runtime, "num_DLA_cores", 0)))
+        if self.dla_core is not None:
+            runtime.DLA_core = self.dla_core
+        self.engine = runtime.deserialize_cuda_engine(blob)
         if self.engine is None:
-            raise ArtifactError(f"{self.path}: TensorRT could not deserialize the engine (see its log above)")
+            raise ArtifactError(f"{self.path}: TensorRT could not deserialize the engine (see its log above); "
+                                "rebuild it here with `bcedge build-engine`")
         self.context = self.engine.create_execution_context()
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         if sorted(names) != sorted((INPUT, *OUTPUTS)):
             raise ArtifactError(f"{self.path}: engine tensors are {names}, expected {INPUT}, {', '.join(OUTPUTS)}")
         low, _, high = self.engine.get_tensor_profile_shape(INPUT, 0)
         self.batch_range = (int(low[0]), int(high[0]))
+        self.size_range = ((int(low[3]), int(low[2])), (int(high[3]), int(high[2])))   # (width, height) min, max
         self.dtypes = {n: np.dtype(trt.nptype(self.engine.get_tensor_dtype(n))) for n in names}
         self.stream = self.cuda.stream()
         self.buffers: dict[str, tuple[int, int]] = {}   # name -> (device pointer, bytes)
         self.device = f"cuda:{index}"
         self.precision = header.get("precision", meta.precision)
         return meta
+
+    def check_batch(self, batch: np.ndarray) -> None:
+        super().check_batch(batch)
+        (min_w, min_h), (max_w, max_h) = self.size_range
+        height, width = batch.shape[2:]
+        if not (min_w <= width <= max_w and min_h <= height <= max_h):
+            raise ValueError(f"{self.path.name}: the engine takes {min_w}x{min_h} to {max_w}x{max_h} inputs, got "
+                             f"{width}x{height}; rebuild it with `bcedge build-engine --input-sizes` covering that size")
 
     def _buffer(self, name: str, nbytes: int) -> int:
         """One device buffer per tensor, sized for the largest batch seen so far."""
@@ -238,7 +250,8 @@ class TensorRTBackend(Backend):
         return np.concatenate(out["boxes"]), np.concatenate(out["scores"])
 
     def describe(self) -> str:
-        return f"tensorrt on {self.device} ({self.precision})"
+        dla = f", DLA core {self.dla_core} with GPU fallback" if self.dla_core is not None else ""
+        return f"tensorrt on {self.device}{dla} ({self.precision}){self._choice_note()}"
 
     def close(self) -> None:
         for pointer, _ in getattr(self, "buffers", {}).values():

@@ -4,11 +4,31 @@ from __future__ import annotations
 import numpy as np
 
 from bcedge.artifact import ModelMeta
-from bcedge.backends.base import Backend, BackendUnavailable, register_backend
+from bcedge.backends.base import Backend, BackendUnavailable, Package, device_head, gpu_reason, register_backend
 
 
 @register_backend("torch")
 class TorchBackend(Backend):
+    suffixes = (".pt", ".pth")
+    devices = ("cpu", "cuda")
+    precisions = ("fp32",)
+    packages = (Package("torch", "pip install 'bcedge[train]'"),)
+    artifact = "pt"
+
+    @classmethod
+    def unavailable_reason(cls, device: str) -> str | None:
+        reason = super().unavailable_reason(device)
+        return reason or (gpu_reason() if device_head(device) == "cuda" else None)
+
+    @classmethod
+    def artifact_kind(cls, precision: str, device: str) -> str | None:
+        return "pt" if precision == "fp32" else None   # the bench matrix runs checkpoints as trained
+
+    @classmethod
+    def precision_reason(cls, precision: str, device: str) -> str:
+        return ("the torch backend runs FP32 checkpoints only in the matrix (FP16 and INT8 are ONNX / TensorRT "
+                "artifacts; torch FP16 on CUDA is measured by benchmarks/gpu_check.py)")
+
     def _load(self) -> ModelMeta:
         try:
             import torch

@@ -50,20 +50,6 @@ def _torch_device_peak(backend) -> tuple[float | None, str | None]:
 DEVICE_PEAKS: dict[str, Callable] = {"torch": _torch_device_peak}
 
 
-def _check_ort_provider(backend, device: str) -> None:
-    """ONNX Runtime falls back to the CPU when a GPU provider fails to load; such a cell did not run where asked."""
-    from bcedge.backends import BackendUnavailable
-    from bcedge.backends.onnxruntime import PROVIDERS
-
-    wanted, actual = PROVIDERS.get(device, ["?"])[0], backend.session.get_providers()[0]
-    if wanted != actual:
-        raise BackendUnavailable(f"asked ONNX Runtime for {wanted}, the session runs on {actual}")
-
-
-# backend name -> check that the loaded backend really runs on the asked device
-DEVICE_CHECKS: dict[str, Callable] = {"onnxruntime": _check_ort_provider}
-
-
 def tile_batch(smear: np.ndarray, tile: tuple[int, int], batch: int) -> np.ndarray:
     """``batch`` tiles of ``tile`` (width, height) cut from the smear row by row (wrapping around; padded if small)."""
     from bcedge.runtime.tiling import TileGrid
@@ -111,8 +97,6 @@ def measure_cell(spec: dict) -> dict:
         backend = load_backend(spec["artifact"], backend=spec["backend"], device=spec["device"])
         if tuple(backend.meta.input_size) != tile:
             raise ValueError(f"{spec['artifact']}: takes {backend.meta.input_size}, the cell is {tile}")
-        if (check := DEVICE_CHECKS.get(spec["backend"])) is not None:
-            check(backend, spec["device"])
         out["runner"] = backend.describe()
         x = preprocess(tiles)
         sync_for = SYNC_HOOKS.get(spec["backend"])

@@ -14,13 +14,10 @@ well under 20 minutes on 2 cores), ``gpu`` and ``jetson``.
 """
 from __future__ import annotations
 
-import importlib.util
 import itertools
-import shutil
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
-from typing import Callable
 
+from bcedge.backends import backend_class
 from bcedge.bench.timing import TimingPolicy
 
 OK = "ok"
@@ -137,87 +134,29 @@ def get_profile(name: str) -> Profile:
     return PROFILES[name]
 
 
-# --- what this machine can run ------------------------------------------------------------------------
-def _has(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def _cuda_reason() -> str | None:
-    if shutil.which("nvidia-smi") is None and not Path("/dev/nvhost-gpu").exists() and not Path("/dev/nvgpu").exists():
-        return "no NVIDIA GPU on this machine"
-    return None
-
-
-def _torch_reason(device: str) -> str | None:
-    if not _has("torch"):
-        return "torch is not installed (the train extra)"
-    return _cuda_reason() if device == "cuda" else None
-
-
-_ORT_PROVIDER = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
-
-
-def _onnxruntime_reason(device: str) -> str | None:
-    if not _has("onnxruntime"):
-        return "onnxruntime is not installed"
-    import onnxruntime
-
-    provider = _ORT_PROVIDER.get(device)
-    if provider is None:
-        return f"onnxruntime has no device {device!r}"
-    available = onnxruntime.get_available_providers()
-    if provider not in available:
-        return f"onnxruntime here has no {provider} (has {', '.join(available)})"
-    return _cuda_reason() if device != "cpu" else None
-
-
-def _tensorrt_reason(device: str) -> str | None:
-    if not _has("tensorrt"):
-        return "TensorRT is not installed"
-    return _cuda_reason()
-
-
-# backend name -> (device -> reason it cannot run here, or None)
-AVAILABILITY: dict[str, Callable[[str], str | None]] = {
-    "torch": _torch_reason, "onnxruntime": _onnxruntime_reason, "tensorrt": _tensorrt_reason,
-}
-
-# what each backend can run: precision -> artifact kind, or the reason it cannot
-ARTIFACT_KIND: dict[str, dict[str, str]] = {
-    "torch": {"fp32": "pt"},
-    "onnxruntime": {p: f"onnx:{p}" for p in PRECISIONS},
-    "tensorrt": {p: f"engine:{p}" for p in PRECISIONS},
-}
-# runner-specific artifacts: ONNX Runtime's CPU kernels are fastest with unsigned asymmetric activations
-# (the "cpu" quantization target); GPU runners take the TensorRT-compatible signed symmetric Q/DQ file
-RUNNER_ARTIFACT: dict[str, dict[str, str]] = {"onnxruntime:cpu": {"int8": "onnx:int8-cpu"}}
-NOT_SUPPORTED = {
-    "torch": "the torch backend runs FP32 checkpoints only (FP16 and INT8 are ONNX / TensorRT artifacts)",
-}
-
-
+# --- what this machine can run: asked of the backend classes (bcedge.backends) ------------------------------
 def runner_reason(backend: str, device: str) -> str | None:
     """Why ``backend`` on ``device`` cannot run on this machine, or None when it can."""
-    check = AVAILABILITY.get(backend)
-    if check is None:
+    try:
+        cls = backend_class(backend)
+    except ValueError:
         return f"unknown backend {backend!r}"
-    return check(device)
+    return cls.unavailable_reason(device)
 
 
 def artifact_kind(cell: Cell) -> str | None:
     """The artifact a cell runs ("pt", "onnx:fp16", "engine:int8"), or None when its backend cannot take it."""
-    special = RUNNER_ARTIFACT.get(cell.runner, {}).get(cell.precision)
-    return special or ARTIFACT_KIND.get(cell.backend, {}).get(cell.precision)
+    return backend_class(cell.backend).artifact_kind(cell.precision, cell.device)
 
 
 def precheck(cell: Cell, reasons: dict[str, str | None] | None = None) -> str | None:
     """A status for a cell that cannot run here (``unsupported here: ...``) or None."""
-    if artifact_kind(cell) is None:
-        why = NOT_SUPPORTED.get(cell.backend, f"{cell.backend} has no {cell.precision} artifact")
-        return f"{UNSUPPORTED}: {why}"
+    try:
+        cls = backend_class(cell.backend)
+    except ValueError:
+        return f"{UNSUPPORTED}: unknown backend {cell.backend!r}"
+    if cls.artifact_kind(cell.precision, cell.device) is None:
+        return f"{UNSUPPORTED}: {cls.precision_reason(cell.precision, cell.device)}"
     reason = reasons[cell.runner] if reasons is not None and cell.runner in reasons else runner_reason(cell.backend, cell.device)
     return f"{UNSUPPORTED}: {reason}" if reason else None
 

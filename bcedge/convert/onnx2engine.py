@@ -23,8 +23,8 @@ from typing import Callable
 
 import numpy as np
 
-from bcedge.artifact import read_onnx_meta
-from bcedge.backends.tensorrt import INPUT, Cuda, import_tensorrt, write_engine
+from bcedge.artifact import read_onnx_meta, write_engine
+from bcedge.backends.tensorrt import INPUT, Cuda, import_tensorrt
 from bcedge.convert import graph
 from bcedge.convert.calibration import CalibrationSet
 

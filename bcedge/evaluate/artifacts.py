@@ -28,22 +28,7 @@ def evaluate_artifact(model: str | Path, data: Dataset, tune: bool = False, back
 
 
 def store_metadata(model: str | Path, meta: ModelMeta, out: str | Path) -> Path:
-    """Write a copy of ``model`` whose metadata is ``meta`` (e.g. with tuned thresholds)."""
-    src, out = Path(model), Path(out)
-    if src.suffix in (".pt", ".pth"):
-        import torch
+    """Write a copy of ``model`` whose metadata is ``meta`` (e.g. with tuned thresholds); any artifact kind."""
+    from bcedge.artifact import write_meta
 
-        state = torch.load(src, map_location="cpu", weights_only=True)
-        state["bcedge_meta"] = meta.to_json()
-        torch.save(state, out)
-        return out
-    if src.suffix == ".onnx":
-        import onnx
-
-        from bcedge.artifact import write_onnx_meta
-
-        proto = onnx.load(str(src))
-        write_onnx_meta(proto, meta)
-        onnx.save(proto, str(out))
-        return out
-    raise ValueError(f"{src}: storing metadata is supported for .pt and .onnx files")
+    return write_meta(model, meta, out)

@@ -5,7 +5,6 @@ The tests that need TensorRT and a GPU skip cleanly without them; nothing here f
 from __future__ import annotations
 
 import importlib.util
-import json
 from dataclasses import asdict
 
 import numpy as np
@@ -13,41 +12,14 @@ import pytest
 
 from bcedge.artifact import ArtifactError, ModelMeta
 from bcedge.backends import BackendUnavailable, load_backend
-from bcedge.backends.tensorrt import (MAGIC, check_header, device_index, engine_meta, pack_engine, read_engine,
-                                      read_engine_header, split_batches, write_engine)
+from bcedge.artifact import read_engine_header, write_engine
+from bcedge.backends.tensorrt import check_header, device_index, split_batches
 
 HAS_TRT = importlib.util.find_spec("tensorrt") is not None
 META = ModelMeta(arch="fcos_efficientnet_lite0", head="fcos", backbone="efficientnet_lite0",
                  class_names=["RBC", "WBC", "Platelets"], input_size=(640, 480), precision="fp16")
 HEADER = {"meta": asdict(META), "tensorrt": "10.3.0", "precision": "fp16", "batch": [1, 4, 8],
           "device": {"name": "Orin", "compute_capability": "8.7"}}
-
-
-def test_engine_file_round_trip(tmp_path):
-    path = write_engine(tmp_path / "m.engine", HEADER, b"\x00serialized-engine\xff")
-    assert path.read_bytes().startswith(MAGIC)
-    header, blob = read_engine(path)
-    assert header == json.loads(json.dumps(HEADER)) and blob == b"\x00serialized-engine\xff"
-    assert read_engine_header(path)["batch"] == [1, 4, 8]
-    meta = engine_meta(path)
-    assert meta.class_names == META.class_names and meta.input_size == (640, 480) and meta.precision == "fp16"
-
-
-@pytest.mark.parametrize("content, message", [
-    (b"\x12\x34 plain TensorRT plan", "not a bcedge engine"),
-    (pack_engine(HEADER, b"")[:30], "truncated engine header"),
-    (pack_engine(HEADER, b""), "no engine"),
-    (MAGIC + (99).to_bytes(4, "little") + (2).to_bytes(4, "little") + b"{}", "newer than this bcedge"),
-    (MAGIC + (1).to_bytes(4, "little") + (3).to_bytes(4, "little") + b"{x}", "not valid JSON"),
-])
-def test_bad_engine_files_are_named(tmp_path, content, message):
-    path = tmp_path / "bad.engine"
-    path.write_bytes(content)
-    with pytest.raises(ArtifactError, match=message) as err:
-        read_engine(path)
-    assert "bad.engine" in str(err.value)
-    with pytest.raises(ArtifactError, match="no such engine file"):
-        read_engine(tmp_path / "missing.engine")
 
 
 def test_header_checked_against_this_machine():

@@ -26,7 +26,9 @@ def test_torch_runs_fp32_only_and_says_so():
 
 
 def test_missing_runtime_gives_unsupported_here_with_its_reason(monkeypatch):
-    monkeypatch.setitem(matrix.AVAILABILITY, "tensorrt", lambda device: "TensorRT is not installed")
+    from bcedge.backends import backend_class
+
+    monkeypatch.setattr(backend_class("tensorrt"), "unavailable_reason", classmethod(lambda cls, d: "TensorRT is not installed"))
     cell = Cell("fcos_efficientnet_lite0", "tensorrt", "cuda", "int8", 4, (640, 480))
     assert precheck(cell) == "unsupported here: TensorRT is not installed"
     assert matrix.artifact_kind(cell) == "engine:int8"
@@ -47,6 +49,19 @@ def test_onnxruntime_without_the_provider_is_unsupported_here():
     assert "TensorrtExecutionProvider" in reason
     assert matrix.runner_reason("onnxruntime", "cpu") is None
     assert matrix.runner_reason("nonsense", "cpu") == "unknown backend 'nonsense'"
+    assert precheck(Cell("a", "nonsense", "cpu", "fp32", 1, (64, 64))) == "unsupported here: unknown backend 'nonsense'"
+
+
+def test_reasons_come_from_the_backend_classes(monkeypatch):
+    """The matrix keeps no table of its own: a backend's spec answers for it."""
+    from bcedge.backends import backend_class
+
+    ort = backend_class("onnxruntime")
+    monkeypatch.setattr(ort, "unavailable_reason", classmethod(lambda cls, d: f"no {d} here (from the class)"))
+    assert matrix.runner_reason("onnxruntime", "cuda") == "no cuda here (from the class)"
+    monkeypatch.setattr(ort, "precisions", ("fp32",))
+    cell = Cell("fcos_efficientnet_lite0", "onnxruntime", "cuda", "fp16", 1, (640, 480))
+    assert precheck(cell, {"onnxruntime:cuda": None}) == "unsupported here: the onnxruntime backend runs fp32 only, not fp16"
 
 
 def test_overrides_replace_fields_and_timing():
