@@ -25,6 +25,7 @@ from typing import Callable
 
 import numpy as np
 
+from bcedge.atomic import atomic_open, atomic_write_text
 from bcedge.bench.artifacts import ArtifactSet, BuildContext, calibration_for, prepare
 from bcedge.bench.contention import Contention, wait_for_quiet
 from bcedge.bench.machine import describe_machine, machine_slug
@@ -76,8 +77,8 @@ def smear_array(size: tuple[int, int], work: Path) -> Path:
 
         work.mkdir(parents=True, exist_ok=True)
         pixels = generate_smear(size[0], size[1], seed=0).pixels
-        np.save(path.with_suffix(".tmp.npy"), pixels)
-        path.with_suffix(".tmp.npy").replace(path)
+        with atomic_open(path, "wb") as handle:
+            np.save(handle, pixels)
     return path
 
 
@@ -142,9 +143,7 @@ class MatrixRun:
 
     def save(self) -> None:
         self.options.out.mkdir(parents=True, exist_ok=True)
-        tmp = self.json_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.results, indent=1) + "\n")
-        tmp.replace(self.json_path)
+        atomic_write_text(self.json_path, json.dumps(self.results, indent=1) + "\n", durable=False)
 
     def build(self, arch: str, tile: tuple[int, int], cells: list[Cell]) -> ArtifactSet:
         kinds = {artifact_kind(c) for c in cells if precheck(c, self.reasons) is None}

@@ -44,7 +44,8 @@ def _count(p: argparse.ArgumentParser):
 
     def run(args) -> int:
         from bcedge.imageio import ImageReadError
-        from bcedge.report.outputs import counts_csv, counts_table, write_json_atomic
+        from bcedge.atomic import atomic_write_json
+        from bcedge.report.outputs import counts_csv, counts_table
         from bcedge.runtime.counter import Counter
 
         files = _image_inputs(args.images)
@@ -68,7 +69,7 @@ def _count(p: argparse.ArgumentParser):
             print(counts_table(results, names))
         if args.json:
             totals = {n: sum(r["counts"][n] for r in results) for n in names}
-            write_json_atomic(args.json, {"model": {"arch": counter.meta.arch, "classes": names,
+            atomic_write_json(args.json, {"model": {"arch": counter.meta.arch, "classes": names,
                                                      "backend": counter.backend.describe()},
                                           "totals": totals, "total": sum(totals.values()),
                                           "images": results, "failed": failed})

@@ -62,8 +62,8 @@ def _eval(p: argparse.ArgumentParser):
     def run(args) -> int:
         import json
 
+        from bcedge.atomic import atomic_write_json
         from bcedge.evaluate.artifacts import evaluate_artifact, store_metadata
-        from bcedge.report.outputs import write_json_atomic
         from bcedge.train.prepare import load_training_data
 
         data = load_training_data(args.data, args.split)
@@ -74,7 +74,7 @@ def _eval(p: argparse.ArgumentParser):
         summary = {k: v for k, v in metrics.items() if k != "pr_curves"}
         print(json.dumps(summary, indent=1))
         if args.json:
-            write_json_atomic(args.json, summary)
+            atomic_write_json(args.json, summary)
         if args.pr_curves:
             from bcedge.evaluate.plots import plot_pr_curves
 

@@ -7,9 +7,9 @@ objects to detect) and said so in ``Dataset.notes``; segmentations are kept as `
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+from bcedge.atomic import atomic_write_text
 from bcedge.data.annotations import Dataset, ImageAnnotation
 from bcedge.data.formats import DatasetError, any_file, json_head, load_json, split_files
 from bcedge.data.imagesize import image_size
@@ -105,10 +105,8 @@ def write_coco(dataset: Dataset, out_path: str | Path) -> Path:
     categories = [{"id": i, "name": name, "supercategory": "cell"} for name, i in category_ids.items()]
     info = {"description": f"written by bcedge from {dataset.format or 'a dataset'} at {dataset.root or ''}".strip(),
             "notes": list(dataset.notes)}
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    partial = out_path.with_name(out_path.name + ".partial")
-    partial.write_text(json.dumps({"info": info, "images": images, "annotations": annotations, "categories": categories}))
-    os.replace(partial, out_path)  # readers never see half a file
+    doc = {"info": info, "images": images, "annotations": annotations, "categories": categories}
+    atomic_write_text(out_path, json.dumps(doc), durable=False)  # readers never see half a file
     return out_path
 
 

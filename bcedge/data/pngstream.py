@@ -6,17 +6,19 @@ filtered with one fixed PNG filter (computed with numpy; PNG filters use the unf
 row and of the row above, so filtering vectorises, only decoding is sequential).
 
 The file appears under its final name only when :meth:`PngStreamWriter.close` has written IEND; until
-then it is ``<name>.partial``, so a reader never mistakes a half-written PNG for a finished one.
+then it is a temporary file beside it (``bcedge.atomic``), so a reader never mistakes a half-written
+PNG for a finished one.
 """
 from __future__ import annotations
 
-import os
 import struct
 import zlib
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
+
+from bcedge.atomic import AtomicFile
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _MAX_CHUNK = 1 << 30  # PNG allows 2**31-1 bytes per chunk; stay well below
@@ -93,8 +95,7 @@ class PngStreamWriter:
         self._filter_byte, self._filter = PNG_FILTERS[filter]
         self._above = np.zeros(self.width * channels, np.uint8)
         self._zip = zlib.compressobj(compress_level)
-        self._partial = self.path.with_name(self.path.name + ".partial")
-        self._file = open(self._partial, "wb")
+        self._file = AtomicFile(self.path)
         colour_type = 2 if channels == 3 else 0
         ihdr = struct.pack(">IIBBBBB", self.width, self.height, 8, colour_type, 0, 0, 0)
         self._file.write(PNG_SIGNATURE + _chunk(b"IHDR", ihdr))
@@ -136,15 +137,11 @@ class PngStreamWriter:
                              "PNG not finished")
         self._write_idat(self._zip.flush())
         self._file.write(_chunk(b"IEND", b""))
-        self._file.close()
-        os.replace(self._partial, self.path)
-        return self.path
+        return self._file.commit()
 
     def abort(self) -> None:
         """Drop the unfinished file."""
-        if not self._file.closed:
-            self._file.close()
-        self._partial.unlink(missing_ok=True)
+        self._file.abort()
 
     def __enter__(self) -> "PngStreamWriter":
         return self

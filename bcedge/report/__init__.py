@@ -1,1 +1,2 @@
-"""Reports of counts: text tables, COCO-style JSON, CSV and overlay PNGs (no torch)."""
+"""Reports of counts (no torch): one schema as JSON, CSV and a table (``counts``), file names as they
+are shown (``names``), overlay PNGs (``overlay``)."""

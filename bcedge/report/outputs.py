@@ -1,25 +1,10 @@
-"""Writing results: atomic JSON, a counts table for the terminal, and a counts CSV."""
+"""A counts table for the terminal, and a counts CSV."""
 from __future__ import annotations
 
 import csv
 import io
-import json
-import os
 from pathlib import Path
 from typing import Sequence
-
-
-def write_json_atomic(path: str | Path, data) -> Path:
-    """Write JSON to a temporary file in the same folder, then rename: readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=1)
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
-    return path
 
 
 def counts_rows(results: Sequence[dict], class_names: Sequence[str]) -> list[list]:

@@ -7,6 +7,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from bcedge.atomic import atomic_write_bytes
 from bcedge.detections import Detections
 
 # RGB, chosen to stay readable on pink/purple smears
@@ -32,21 +33,22 @@ def draw_overlay(image: np.ndarray, detections: Detections, class_names: Sequenc
     return canvas
 
 
-def write_overlay(path: str | Path, image: np.ndarray, detections: Detections, class_names: Sequence[str]) -> Path:
-    """Write the overlay PNG atomically (temporary file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def overlay_path(folder: str | Path, name: str) -> Path:
+    """Where the overlay of the input shown as ``name`` (``bcedge.report.names``) goes in ``folder``."""
+    return Path(folder) / f"{name}.overlay.png"
+
+
+def write_overlay(path: str | Path, image: np.ndarray, detections: Detections, class_names: Sequence[str],
+                  durable: bool = False) -> Path:
+    """Write the overlay PNG atomically (``bcedge.atomic``)."""
     ok, encoded = cv2.imencode(".png", cv2.cvtColor(draw_overlay(image, detections, class_names), cv2.COLOR_RGB2BGR))
     if not ok:
         raise IOError(f"{path}: could not encode the overlay PNG")
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(encoded.tobytes())
-    tmp.replace(path)
-    return path
+    return atomic_write_bytes(path, encoded.tobytes(), durable)
 
 
 def write_source_overlay(path: str | Path, image_path: str | Path, detections: Detections,
-                         class_names: Sequence[str]) -> Path:
+                         class_names: Sequence[str], durable: bool = False) -> Path:
     """Overlay for an image file of any size: read by strips, each downscaled to fit ``MAX_SIDE``."""
     from bcedge.runtime.sources import open_image
 
@@ -61,4 +63,5 @@ def write_source_overlay(path: str | Path, image_path: str | Path, detections: D
                 rows = cv2.resize(rows, size, interpolation=cv2.INTER_AREA)
             parts.append(rows)
     image = np.concatenate(parts)
-    return write_overlay(path, image, detections.scale(scale, scale) if scale < 1.0 else detections, class_names)
+    return write_overlay(path, image, detections.scale(scale, scale) if scale < 1.0 else detections, class_names,
+                         durable)

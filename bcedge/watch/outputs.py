@@ -1,46 +1,13 @@
-"""Where outputs go in OUT_DIR, and writing them atomically (temporary file, fsync, rename).
-
-A reader (or a crash) sees either the old file or the new one, never half of one. Temporary
-files are named ``.<name>.<random>.watch-tmp`` next to their target; a crash can leave one behind
-and ``remove_stale_temps`` clears them at the next start.
+"""Where outputs go in OUT_DIR. Every file there is written atomically (``bcedge.atomic``): a reader,
+or a crash, sees the old file or the new one; ``remove_stale_temps`` clears what a crash left behind.
 """
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-TEMP_TAG = ".watch-tmp"
-
-
-def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
-    """Write ``data`` to ``path`` so that it appears whole or not at all."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_TAG, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            if durable:
-                handle.flush()
-                os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def atomic_write_text(path: Path, text: str, durable: bool = True) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"), durable)
-
-
-def atomic_write_json(path: Path, obj: Any, durable: bool = True, indent: int | None = 1) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=indent, ensure_ascii=False) + "\n", durable)
+from bcedge.atomic import remove_stale_temps
+from bcedge.report.overlay import overlay_path
 
 
 @dataclass(frozen=True)
@@ -85,7 +52,7 @@ class OutputLayout:
         return self.results / f"{key}.json"
 
     def overlay(self, key: str) -> Path:
-        return self.overlays / f"{key}.png"
+        return overlay_path(self.overlays, key)
 
     def remove_outputs(self, key: str) -> None:
         """Drop the result and overlay of an earlier version of ``key`` (it is now quarantined)."""
@@ -96,17 +63,5 @@ class OutputLayout:
                 pass
 
     def remove_stale_temps(self) -> int:
-        """Delete temporary files a crash left behind; returns how many."""
-        removed = 0
-        # (the overlay writer of bcedge.report names its temporary files NAME.tmp)
-        for root, pattern in ((self.results, f"**/*{TEMP_TAG}"), (self.overlays, "**/*.tmp"),
-                              (self.overlays, f"**/*{TEMP_TAG}"), (self.out_dir, f"*{TEMP_TAG}")):
-            if not root.is_dir():
-                continue
-            for tmp in root.glob(pattern):
-                try:
-                    tmp.unlink()
-                    removed += 1
-                except OSError:
-                    pass
-        return removed
+        """Delete temporary files a crash left behind; returns how many (the service holds the OUT_DIR lock)."""
+        return remove_stale_temps(self.out_dir)

@@ -19,8 +19,9 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Protocol
 
+from bcedge.atomic import atomic_write_json
 from bcedge.watch.completeness import Signature, precheck, signature
-from bcedge.watch.outputs import OutputLayout, atomic_write_json
+from bcedge.watch.outputs import OutputLayout
 from bcedge.watch.quarantine import INPUT_ERRORS, QuarantineLog, error_name, iso_time
 from bcedge.watch.state import StateDB
 

@@ -12,9 +12,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from bcedge.atomic import atomic_write_text
 from bcedge.imageio import ImageReadError
 from bcedge.runtime.sources import ImageTooLarge
-from bcedge.watch.outputs import atomic_write_text
 
 
 # Raised while reading or counting a file, these mean "this input is bad", not "we are broken".

@@ -11,7 +11,8 @@ import io
 import time
 from typing import Any
 
-from bcedge.watch.outputs import OutputLayout, atomic_write_json, atomic_write_text
+from bcedge.atomic import atomic_write_json, atomic_write_text
+from bcedge.watch.outputs import OutputLayout
 from bcedge.watch.quarantine import iso_time
 from bcedge.watch.state import StateDB
 

@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
+from bcedge.atomic import is_temp
 from bcedge.data.synth import (
     PLATELETS, RBC, RING, WBC, Layout, SmearConfig, SmearStyle, generate_smear, make_layout, render_layout,
 )
@@ -126,7 +127,7 @@ def test_coco_file_categories_boxes_and_masks(tmp_path):
     result = generate_smear(320, 240, seed=4, out=out, **SMALL)
     labels = tmp_path / "smear.json"
     assert result.labels_path == labels and labels.is_file() and out.is_file()
-    assert not list(tmp_path.glob("*.partial"))
+    assert not [p for p in tmp_path.iterdir() if is_temp(p)]
     coco = json.loads(labels.read_text())
     assert [(c["id"], c["name"]) for c in coco["categories"]] == [(1, "RBC"), (2, "WBC"), (3, "Platelets"), (4, "ring")]
     assert coco["images"] == [{"id": 1, "file_name": "smear.png", "width": 320, "height": 240}]

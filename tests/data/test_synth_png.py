@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bcedge.atomic import is_temp
 from bcedge.data.pngstream import PNG_FILTERS, PngStreamWriter, write_png
 
 
@@ -61,7 +62,7 @@ def test_missing_rows_leave_no_file(tmp_path):
     path = tmp_path / "short.png"
     png = PngStreamWriter(path, 10, 5)
     png.write_rows(np.zeros((3, 10, 3), np.uint8))
-    assert (tmp_path / "short.png.partial").exists() and not path.exists()
+    assert [is_temp(p) for p in tmp_path.iterdir()] == [True] and not path.exists()
     with pytest.raises(ValueError, match="only 3 of 5 rows"):
         png.close()
     assert list(tmp_path.iterdir()) == []

@@ -8,7 +8,9 @@ import pytest
 from bcedge.watch.completeness import (EmptyFile, NotAnImage, StabilityTracker, TruncatedImage, precheck,
                                        signature)
 from bcedge.watch.discovery import PathFilter, is_temp_name, scan
-from bcedge.watch.outputs import OutputLayout, atomic_write_json
+from bcedge.atomic import atomic_write_json, temp_path
+from bcedge.detections import Detections
+from bcedge.watch.outputs import OutputLayout
 from bcedge.watch.progress import JsonFormatter
 from bcedge.watch.state import StateDB, StateError
 from watch_stub import jpeg_bytes, png_bytes, squares_image
@@ -152,19 +154,20 @@ def test_corrupt_state_database_is_a_named_error(tmp_path):
 
 # -- outputs, discovery, logs -------------------------------------------------------------------------------
 
-def test_atomic_write_leaves_no_temporary_and_replaces_whole(tmp_path):
-    target = tmp_path / "deep" / "r.json"
-    atomic_write_json(target, {"n": 1})
-    atomic_write_json(target, {"n": 2})
-    assert json.loads(target.read_text()) == {"n": 2}
-    assert [p.name for p in target.parent.iterdir()] == ["r.json"]
-    stale = target.parent / ".r.json.abc.watch-tmp"
-    stale.write_text("half")
-    assert OutputLayout(tmp_path).remove_stale_temps() == 0  # only results/ and overlays/ are swept
+def test_stale_temporaries_of_every_writer_are_swept_without_knowing_who_wrote_them(tmp_path):
+    from bcedge.report.overlay import write_overlay
+
     layout = OutputLayout(tmp_path / "out")
-    (layout.results / "a").mkdir(parents=True)
-    (layout.results / "a" / ".x.png.json.1.watch-tmp").write_text("half")
-    assert layout.remove_stale_temps() == 1
+    result, overlay = layout.result("a/x.png"), layout.overlay("a/x.png")
+    atomic_write_json(result, {"n": 1})
+    write_overlay(overlay, squares_image(1, 0), Detections.empty(), ["RBC"])
+    assert sorted(p.name for p in overlay.parent.iterdir()) == ["x.png.overlay.png"]
+    stale = [temp_path(result), temp_path(overlay), temp_path(layout.summary_csv)]  # what a kill -9 leaves
+    for path in stale:
+        path.write_text("half")
+    (layout.results / "a" / "y.png.json").write_text("{}")
+    assert layout.remove_stale_temps() == 3
+    assert not any(p.exists() for p in stale) and result.exists() and overlay.exists()
 
 
 def test_filter_skips_temporary_hidden_and_out_dir(tmp_path):

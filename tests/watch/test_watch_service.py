@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bcedge.atomic import is_temp
 from bcedge.watch import ExitCode, WatchConfig, WatchService, run_watch
 from bcedge.watch.state import StateDB
 from test_watch_parts import huge_png_header
@@ -72,7 +73,7 @@ def check_summary_agrees(out_dir: Path) -> dict:
     with open(out_dir / "summary.csv", newline="") as handle:
         rows = [r for r in csv.DictReader(handle) if r["status"] == "done"]
     assert {r["path"]: int(r["total"]) for r in rows} == {k: v["total"] for k, v in per_file.items()}
-    assert not list(out_dir.rglob("*.watch-tmp"))
+    assert not [p for p in out_dir.rglob("*") if is_temp(p)]
     return summary
 
 
@@ -244,7 +245,7 @@ def test_recursive_with_out_dir_inside_in_dir_and_overlays(tmp_path):
     from bcedge.imageio import read_image
 
     overlay = out_dir / results(out_dir)["day1/x.png"]["overlay"]
-    assert overlay == out_dir / "overlays" / "day1" / "x.png.png" and read_image(overlay).shape == (32, 32, 3)
+    assert overlay == out_dir / "overlays" / "day1" / "x.png.overlay.png" and read_image(overlay).shape == (32, 32, 3)
     assert once(in_dir, out_dir, recursive=True) == ExitCode.OK  # a rerun finds its own outputs no input
 
 

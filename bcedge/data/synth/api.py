@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from bcedge.atomic import atomic_open
 from bcedge.data.annotations import ImageAnnotation
 from bcedge.data.synth.config import SmearConfig
 from bcedge.data.synth.layout import Layout, make_layout
@@ -120,7 +120,5 @@ def generate_smear(
 
 
 def _write_json(path: Path, data: dict) -> None:
-    partial = path.with_name(path.name + ".partial")
-    with open(partial, "w") as f:
+    with atomic_open(path, "w") as f:
         json.dump(data, f, separators=(",", ":"))
-    os.replace(partial, path)
