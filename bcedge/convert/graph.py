@@ -156,7 +156,7 @@ def sort_nodes(model) -> None:
     model.graph.node.extend(order)
 
 
-def set_io_shapes(model, batch: str, input_hw: tuple[int, int], anchors: int, classes: int) -> None:
+def set_io_shapes(model, batch: str, input_hw: tuple, anchors: int | str, classes: int) -> None:
     """Declare the contract in the graph: images (B, 3, H, W), boxes (B, A, 4), scores (B, A, C)."""
     shapes = {INPUT_NAME: [batch, 3, *input_hw], "boxes": [batch, anchors, 4], "scores": [batch, anchors, classes]}
     for value in [*model.graph.input, *model.graph.output]:

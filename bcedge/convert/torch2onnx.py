@@ -1,4 +1,5 @@
-"""Checkpoint -> ONNX deploy graph: fixed tile size, dynamic batch, no hidden resize, metadata inside.
+"""Checkpoint -> ONNX deploy graph: fixed tile size (or any multiple of the stride, for heads that allow it),
+dynamic batch, no hidden resize, metadata inside.
 
 The graph is ``Detector.deploy``: normalisation, backbone, heads and box decoding against the anchors
 (constants for a fixed input size), giving boxes (B, A, 4) xyxy px and scores (B, A, C). Score
@@ -35,6 +36,14 @@ class DeployGraph(nn.Module):
         return self.detector.deploy(images)
 
 
+def _dynamic_axes(dynamic_input: bool) -> dict:
+    """Batch always; height, width (and so the anchor count) too for heads whose graph allows it."""
+    if not dynamic_input:
+        return {n: {0: "batch"} for n in (graph.INPUT_NAME, *graph.OUTPUT_NAMES)}
+    return {graph.INPUT_NAME: {0: "batch", 2: "height", 3: "width"},
+            **{n: {0: "batch", 1: "anchors"} for n in graph.OUTPUT_NAMES}}
+
+
 def torch2onnx(model, out: str | Path, opset: int = OPSET, simplify: bool = True) -> Path:
     """Export a ``Detector`` (or a checkpoint path) to ``out``; returns the path written.
 
@@ -59,7 +68,7 @@ def torch2onnx(model, out: str | Path, opset: int = OPSET, simplify: bool = True
             warnings.simplefilter("ignore")  # TracerWarnings: shapes are constants here on purpose
             torch.onnx.export(module, (example,), buffer, dynamo=False, opset_version=opset,
                               input_names=[graph.INPUT_NAME], output_names=list(graph.OUTPUT_NAMES),
-                              dynamic_axes={n: {0: "batch"} for n in (graph.INPUT_NAME, *graph.OUTPUT_NAMES)},
+                              dynamic_axes=_dynamic_axes(meta.dynamic_input),
                               do_constant_folding=True)
     finally:
         detector.train(was_training)
@@ -67,7 +76,10 @@ def torch2onnx(model, out: str | Path, opset: int = OPSET, simplify: bool = True
     tool = "not simplified"
     if simplify:
         proto, tool = graph.simplify(proto)
-    graph.set_io_shapes(proto, "batch", (height, width), int(boxes.shape[1]), int(scores.shape[2]))
+    if meta.dynamic_input:
+        graph.set_io_shapes(proto, "batch", ("height", "width"), "anchors", int(scores.shape[2]))
+    else:
+        graph.set_io_shapes(proto, "batch", (height, width), int(boxes.shape[1]), int(scores.shape[2]))
     graph.name_nodes(proto)
     meta.precision = "fp32"
     import torchvision

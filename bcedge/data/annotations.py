@@ -24,6 +24,7 @@ class ImageAnnotation:
     labels: list[str]
     source: str = ""
     masks: list | None = None
+    group: str = ""              # source group (dataset, microscope) for balanced sampling and per-source figures
 
     def __post_init__(self) -> None:
         self.image_path = Path(self.image_path)

@@ -13,7 +13,7 @@ from bcedge.artifact import ModelMeta
 from bcedge.models import backbones as _backbones  # noqa: F401  (registers backbones)
 from bcedge.models import heads as _heads  # noqa: F401  (registers heads)
 from bcedge.models.anchors import anchor_config
-from bcedge.models.detector import Detector, FixedSizeTransform, read_checkpoint
+from bcedge.models.detector import Detector, FixedSizeTransform, StrideTransform, read_checkpoint
 from bcedge.models.registry import BACKBONES, HEADS, lookup
 
 __all__ = ["build_detector", "load_detector", "split_arch", "zoo", "Detector"]
@@ -50,7 +50,8 @@ def build_detector(arch: str, class_names: list[str], input_size: tuple[int, int
                          anchors=anchor_config(train_boxes), pretrained=body.weights)
         meta.max_object_size = largest_object(train_boxes) or float(meta.anchors["size_range"][1])
     model = head.build(body, len(class_names), meta)
-    model.transform = FixedSizeTransform(meta.input_size, meta.mean, meta.std)  # never resize silently
+    model.transform = (StrideTransform(meta.stride, meta.mean, meta.std) if meta.dynamic_input  # never resize silently
+                       else FixedSizeTransform(meta.input_size, meta.mean, meta.std))
     return Detector(model, meta, head.deploy, frozen_bn=bool(body.weights.get("file")))
 
 

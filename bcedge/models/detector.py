@@ -37,6 +37,21 @@ class FixedSizeTransform(GeneralizedRCNNTransform):
         return image, target
 
 
+class StrideTransform(GeneralizedRCNNTransform):
+    """For fully convolutional heads with a dynamic deploy graph: any input whose sides are multiples
+    of ``stride`` goes through unresized (others are an error, as with ``FixedSizeTransform``)."""
+
+    def __init__(self, stride: int, mean, std) -> None:
+        super().__init__(32, 4096, list(mean), list(std), size_divisible=stride)
+        self.stride = stride
+
+    def resize(self, image: torch.Tensor, target=None):
+        height, width = image.shape[-2:]
+        if width % self.stride or height % self.stride:
+            raise ValueError(f"model input sides must be multiples of {self.stride}, got {width}x{height}; pad first")
+        return image, target
+
+
 class WithFPN(nn.Module):
     """Backbone body + feature pyramid over the chosen C-levels (and optional extra levels)."""
 

@@ -23,6 +23,7 @@ class AugmentConfig:
     contrast: float = 0.2        # relative
     channel_gain: float = 0.06   # per-channel stain imbalance
     min_visible: float = 0.35    # keep a cropped box when this fraction of its area is still inside
+    target_cell_px: float | None = None  # bring each image's median red cell to this size first (multi-scale data)
 
 
 def fit_to_size(image: np.ndarray, boxes: np.ndarray, labels: np.ndarray, size: tuple[int, int],
@@ -73,8 +74,11 @@ def _colour(image: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> 
 
 
 def augment(image: np.ndarray, boxes: np.ndarray, labels: np.ndarray, size: tuple[int, int],
-            cfg: AugmentConfig, rng: np.random.Generator):
-    """One random augmentation of an RGB uint8 image and its (N, 4) xyxy boxes, ending at ``size``."""
+            cfg: AugmentConfig, rng: np.random.Generator, base_scale: float = 1.0):
+    """One random augmentation of an RGB uint8 image and its (N, 4) xyxy boxes, ending at ``size``.
+
+    ``base_scale`` (the image's own cell size against ``cfg.target_cell_px``) multiplies the jitter, so
+    images from microscopes of different magnifications all reach the model at its working scale."""
     boxes = boxes.astype(np.float32).reshape(-1, 4)
     if rng.random() < cfg.flip:
         image, boxes = _flip(image, boxes, horizontal=True)
@@ -82,10 +86,11 @@ def augment(image: np.ndarray, boxes: np.ndarray, labels: np.ndarray, size: tupl
         image, boxes = _flip(image, boxes, horizontal=False)
     if rng.random() < cfg.rot90:
         image, boxes = _rot90(image, boxes)
-    scale = float(np.exp(rng.uniform(*np.log(cfg.scale))))
+    scale = base_scale * float(np.exp(rng.uniform(*np.log(cfg.scale))))
     if abs(scale - 1) > 1e-3:
         h, w = image.shape[:2]
-        image = cv2.resize(np.ascontiguousarray(image), (round(w * scale), round(h * scale)), interpolation=cv2.INTER_LINEAR)
+        image = cv2.resize(np.ascontiguousarray(image), (max(1, round(w * scale)), max(1, round(h * scale))),
+                           interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
         boxes = boxes * scale
     image = _colour(np.ascontiguousarray(image), cfg, rng)
     fill = int(np.median(image[::8, ::8]))  # pad with background-ish grey, not black

@@ -21,6 +21,12 @@ class DetectionDataset(torch.utils.data.Dataset):
         self.data, self.input_size, self.augment_cfg = data, tuple(input_size), augment_cfg
         self.class_to_label = {name: i + 1 for i, name in enumerate(data.class_names)}
         self.seed, self.epoch = seed, 0
+        self.base_scales = np.ones(len(data), np.float32)
+        if augment_cfg is not None and augment_cfg.target_cell_px:
+            from bcedge.data.cellsize import image_cell_sizes
+
+            sizes = image_cell_sizes(data)
+            self.base_scales = np.where(np.isfinite(sizes), augment_cfg.target_cell_px / sizes, 1.0).astype(np.float32)
 
     def __len__(self) -> int:
         return len(self.data)
@@ -36,7 +42,7 @@ class DetectionDataset(torch.utils.data.Dataset):
         if self.augment_cfg is None:
             return fit_to_size(image, boxes, labels, self.input_size, None, min_visible=0.35)
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        return augment(image, boxes, labels, self.input_size, self.augment_cfg, rng)
+        return augment(image, boxes, labels, self.input_size, self.augment_cfg, rng, float(self.base_scales[index]))
 
     def __getitem__(self, index: int):
         image, boxes, labels = self.sample(index)
@@ -54,6 +60,16 @@ def repeat_factors(data: Dataset, threshold: float = 0.5) -> np.ndarray:
     freq = {c: sum(c in p for p in present) / max(len(present), 1) for c in data.class_names}
     class_factor = {c: max(1.0, float(np.sqrt(threshold / f))) if f > 0 else 1.0 for c, f in freq.items()}
     return np.array([max((class_factor[c] for c in p), default=1.0) for p in present])
+
+
+def sampling_weights(data: Dataset, rare_classes: bool = True) -> np.ndarray:
+    """Per-image draw weights: every source group an equal share (when there are several), times
+    the repeat factor of the image's rarest class."""
+    from bcedge.data.multisource import group_weights
+
+    weights = repeat_factors(data) if rare_classes else np.ones(len(data))
+    per_group = group_weights(data)
+    return weights * np.array([per_group[r.group] for r in data.images])
 
 
 def collate(batch):

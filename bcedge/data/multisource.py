@@ -1,0 +1,133 @@
+"""Several datasets as one: classes mapped by name, every image tagged with the source group it came from.
+
+    data = load_sources([SourceSpec("../shared/data/txl-pbc", "train", group_by="size"),
+                         SourceSpec("../shared/data/bccd", "train")], classes=["RBC", "WBC", "Platelets"])
+
+A *group* is what sampling balances over and what evaluation reports per source: the dataset's
+name, or with ``group_by="size"`` the dataset's name and an image-size group (TXL-PBC's four
+microscopes differ in frame size), or with ``group_by="folder"`` the image's parent folder.
+Sources can also be listed in a small YAML file (``read_sources_file``)::
+
+    classes: [RBC, WBC, Platelets]
+    sources:
+      - {path: ../shared/data/txl-pbc, split: train, group_by: size}
+      - {path: ../shared/data/bccd, split: train}
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from bcedge.data.annotations import Dataset, ImageAnnotation
+from bcedge.data.formats import DatasetError, load_dataset
+
+SIZE_TOLERANCE = 0.05   # frame sizes within 5% on both sides are one size group (360x363 and 366x369)
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    path: Path
+    split: str | None = None
+    group_by: str = "dataset"       # "dataset", "size" or "folder"
+    name: str | None = None         # defaults to the dataset folder's name
+
+    @property
+    def label(self) -> str:
+        return self.name or Path(self.path).resolve().name
+
+
+def _size_groups(records: list[ImageAnnotation]) -> dict[tuple[int, int], str]:
+    """Frame size -> group name, merging sizes within ``SIZE_TOLERANCE`` into the most common one."""
+    counts: dict[tuple[int, int], int] = {}
+    for record in records:
+        counts[(record.width, record.height)] = counts.get((record.width, record.height), 0) + 1
+    names: dict[tuple[int, int], str] = {}
+    for size in sorted(counts, key=lambda s: (-counts[s], s)):
+        home = next((h for h in names if names[h] == f"{h[0]}x{h[1]}" and
+                     all(abs(a - b) <= SIZE_TOLERANCE * b for a, b in zip(size, h))), None)
+        names[size] = names[home] if home else f"{size[0]}x{size[1]}"
+    return names
+
+
+GROUPERS: dict[str, Callable[[SourceSpec, list[ImageAnnotation]], Callable[[ImageAnnotation], str]]] = {
+    "dataset": lambda spec, records: lambda r: spec.label,
+    "size": lambda spec, records: (lambda names: lambda r: f"{spec.label}/{names[(r.width, r.height)]}")(_size_groups(records)),
+    "folder": lambda spec, records: lambda r: f"{spec.label}/{r.image_path.parent.name}",
+}
+
+
+def _canonical(name: str) -> str:
+    return name.strip().lower()
+
+
+def map_classes(data: Dataset, classes: list[str], source: str) -> None:
+    """Rename ``data``'s labels to the spelling in ``classes`` (matched case-insensitively); a class
+    that ``classes`` lacks is an error naming the source."""
+    spelling = {_canonical(c): c for c in classes}
+    unknown = sorted({label for label in data.class_names if _canonical(label) not in spelling})
+    if unknown:
+        raise DatasetError(f"{source}: classes {unknown} are not among the training classes {classes}")
+    for record in data.images:
+        record.labels = [spelling[_canonical(label)] for label in record.labels]
+
+
+def load_sources(specs: list[SourceSpec], classes: list[str] | None = None,
+                 loader: Callable[[Path, str | None], Dataset] | None = None) -> Dataset:
+    """One ``Dataset`` over all ``specs``; ``classes`` defaults to the first source's class order
+    extended by later sources' new names. Each record's ``group`` names its source group."""
+    if not specs:
+        raise DatasetError("no training data given")
+    loader = loader or (lambda path, split: load_dataset(path, split=split))
+    datasets = []
+    for spec in specs:
+        if spec.group_by not in GROUPERS:
+            raise DatasetError(f"{spec.path}: unknown group_by {spec.group_by!r}; known: {', '.join(GROUPERS)}")
+        datasets.append((spec, loader(Path(spec.path), spec.split)))
+    if classes is None:
+        classes = []
+        for _, data in datasets:
+            classes += [c for c in data.class_names if _canonical(c) not in map(_canonical, classes)]
+    images, notes = [], []
+    for spec, data in datasets:
+        map_classes(data, classes, f"{spec.path}" + (f" (split {spec.split})" if spec.split else ""))
+        group_of = GROUPERS[spec.group_by](spec, data.images)
+        for record in data.images:
+            record.group = group_of(record)
+        images += data.images
+        notes += [f"{spec.label}: {note}" for note in data.notes]
+        notes.append(f"{spec.label}: {len(data)} images from {spec.path}" + (f", split {spec.split}" if spec.split else ""))
+    return Dataset(images, list(classes), None, "multi", notes)
+
+
+def read_sources_file(path: str | Path) -> tuple[list[SourceSpec], list[str] | None]:
+    """Parse a sources YAML (see module docstring); relative paths are relative to the file."""
+    import yaml
+
+    path = Path(path)
+    try:
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise DatasetError(f"{path}: cannot read the sources list ({exc})") from None
+    if not isinstance(spec, dict) or not isinstance(spec.get("sources"), list) or not spec["sources"]:
+        raise DatasetError(f"{path}: expected a mapping with a non-empty 'sources' list")
+    sources = []
+    for i, entry in enumerate(spec["sources"], start=1):
+        if not isinstance(entry, dict) or "path" not in entry:
+            raise DatasetError(f"{path}: source {i} needs a 'path'")
+        unknown = set(entry) - {"path", "split", "group_by", "name"}
+        if unknown:
+            raise DatasetError(f"{path}: source {i} has unknown keys {sorted(unknown)}")
+        sources.append(SourceSpec(path.parent / entry["path"], entry.get("split"), entry.get("group_by", "dataset"),
+                                  entry.get("name")))
+    classes = spec.get("classes")
+    return sources, (list(classes) if classes else None)
+
+
+def group_weights(data: Dataset) -> dict[str, float]:
+    """Per-image sampling weight that gives every source group the same share of an epoch."""
+    sizes: dict[str, int] = {}
+    for record in data.images:
+        sizes[record.group] = sizes.get(record.group, 0) + 1
+    mean = len(data) / max(len(sizes), 1)
+    return {group: mean / n for group, n in sizes.items()}
