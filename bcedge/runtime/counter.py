@@ -25,6 +25,7 @@ from bcedge.backends import Backend, load_backend, preprocess
 from bcedge.catalogue import resolve_model
 from bcedge.detections import Detections
 from bcedge.runtime.decode import class_thresholds, decode
+from bcedge.runtime.frames import check_frame, check_size, source_flags
 from bcedge.runtime.merge import check_strategy, merge_tiles
 from bcedge.runtime.pipeline import run_stages
 from bcedge.runtime.sources import ArraySource, ImageSource, iter_tiles, open_image
@@ -40,6 +41,7 @@ class CountResult:
     tiles: int
     timings: dict[str, float] = field(default_factory=dict)
     source: str = ""
+    flags: list[str] = field(default_factory=list)  # e.g. "greyscale" (bcedge.runtime.frames)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -56,6 +58,7 @@ class CountResult:
             "total": self.total,
             "detections": self.detections.to_coco(image_id, self.class_names),
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "flags": list(self.flags),
         }
 
 
@@ -64,8 +67,9 @@ class Counter:
 
     def __init__(self, backend: Backend, tile: str | tuple[int, int] = "auto", overlap: int | None = None,
                  batch_size: int = 4, merge: str = "core", nms_backend: str = "auto",
-                 grid_offset: tuple[int, int] = (0, 0)) -> None:
+                 grid_offset: tuple[int, int] = (0, 0), max_pixels: int | None = None) -> None:
         self.backend = backend
+        self.max_pixels = max_pixels  # pixel budget per image (bcedge.runtime.frames; None: memory / 16 bytes)
         self.meta: ModelMeta = backend.meta
         self.tile = self._tile_size(tile)
         self.overlap = overlap if overlap is not None else self._default_overlap()
@@ -114,13 +118,19 @@ class Counter:
         merge_tiles([(grid[0], dets)], strategy=self.merge, iou=self.meta.nms_iou, nms_backend=self.nms_backend)
 
     def count(self, frame: np.ndarray, source: str = "frame") -> CountResult:
-        """Count one RGB uint8 frame (H, W, 3) of any size."""
-        return self._run(ArraySource(frame, name=source))
+        """Count one RGB uint8 frame (H, W, 3) of any size (greyscale: counted, flagged)."""
+        frame, flags = check_frame(frame, self.max_pixels, source)
+        result = self._run(ArraySource(frame, name=source))
+        result.flags = flags
+        return result
 
     def count_file(self, path: str | Path) -> CountResult:
         """Count an image file, read by strips so huge smears are never decoded whole."""
         with open_image(path) as src:
-            return self._run(src)
+            check_size(src.width, src.height, self.max_pixels, src.name)
+            result = self._run(src)
+            result.flags = source_flags(src)
+            return result
 
     def stream(self, frames: Iterable[np.ndarray]) -> Iterator[CountResult]:
         """Count frames as they come (a camera): one result per frame, in order."""

@@ -1,0 +1,88 @@
+"""What the counter takes, checked before any work: a wrong array is refused with what was expected,
+a doubtful input is counted but flagged, and every image must fit a pixel budget.
+
+Arrays (``Counter.count``):
+- ``(H, W, 3)`` RGB, uint8 or uint16, is counted as it is; ``(H, W, 4)`` RGBA loses its alpha;
+- ``(H, W)`` or ``(H, W, 1)`` greyscale is counted as RGB with three equal channels and flagged
+  ``greyscale``, as is a greyscale image file: the model learnt cell types from stain colours, so
+  its counts on grey pixels are less reliable (a test image counted 17/0/0 in grey, 13/1/0 in colour);
+- channels first (``(3, H, W)``), 2 channels, 5 or more, other dtypes: refused (``ValueError``).
+
+The pixel budget (``ImageTooLarge`` above it) stops an input that would run for hours, or exhaust
+memory on the detections and outputs. The default is one pixel per 16 bytes of the machine's memory
+(an 8 GB edge box: 537 Mpx, about 23k x 23k; a 20k x 20k scan counts in minutes there). Raise it with
+``Counter(max_pixels=...)``, ``--max-pixels`` or ``$BCEDGE_MAX_PIXELS``; 0 means no budget.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from bcedge.runtime.sources import ImageSource, ImageTooLarge
+
+GREYSCALE = "greyscale"
+FLAG_NOTES = {GREYSCALE: "greyscale input: the model was trained on colour smears; counts may be less accurate"}
+BYTES_PER_PIXEL = 16
+FALLBACK_BUDGET = 2**29  # when the memory size cannot be read
+
+
+def memory_bytes() -> int | None:
+    """Physical memory of this machine, or None where it cannot be read."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def pixel_budget(max_pixels: int | None = None) -> int | None:
+    """The cap in pixels: ``max_pixels``, else ``$BCEDGE_MAX_PIXELS``, else memory / 16 bytes; None: no cap."""
+    if max_pixels is None:
+        env = os.environ.get("BCEDGE_MAX_PIXELS")
+        if env:
+            try:
+                max_pixels = int(float(env))
+            except ValueError:
+                raise ValueError(f"BCEDGE_MAX_PIXELS={env!r} is not a number of pixels") from None
+        else:
+            memory = memory_bytes()
+            return memory // BYTES_PER_PIXEL if memory else FALLBACK_BUDGET
+    return int(max_pixels) if max_pixels > 0 else None
+
+
+def check_size(width: int, height: int, max_pixels: int | None = None, source: str = "image") -> None:
+    """Raise ``ImageTooLarge`` if ``width x height`` is over the pixel budget (see ``pixel_budget``)."""
+    budget = pixel_budget(max_pixels)
+    if budget is not None and width * height > budget:
+        raise ImageTooLarge(
+            f"{source}: {width}x{height} = {width * height / 1e6:,.0f} Mpx is over the pixel budget of "
+            f"{budget / 1e6:,.0f} Mpx; raise it with --max-pixels, Counter(max_pixels=...) or BCEDGE_MAX_PIXELS "
+            "(0: no budget)")
+
+
+def check_frame(frame: np.ndarray, max_pixels: int | None = None, source: str = "frame") -> tuple[np.ndarray, list[str]]:
+    """The frame as (H, W, C) with C in 1, 3, 4 and its flags; raises ``ValueError`` saying what was
+    expected, or ``ImageTooLarge``."""
+    array = np.asarray(frame)
+    expected = "expected an RGB image array (H, W, 3) (or RGBA (H, W, 4), or greyscale (H, W)) of uint8 or uint16"
+    if array.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"{source}: {expected}; got dtype {array.dtype}")
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if array.ndim != 3:
+        raise ValueError(f"{source}: {expected}; got shape {array.shape}")
+    height, width, channels = array.shape
+    if channels not in (1, 3, 4):
+        if height in (1, 3, 4) and width > 4 and channels > 4:
+            raise ValueError(f"{source}: {expected}; got shape {array.shape}, which looks channels-first "
+                             f"(C, H, W): pass np.transpose(frame, (1, 2, 0))")
+        raise ValueError(f"{source}: {expected}; got {channels} channels (shape {array.shape})")
+    if height == 0 or width == 0:
+        raise ValueError(f"{source}: {expected}; got an empty image (shape {array.shape})")
+    check_size(width, height, max_pixels, source)
+    return array, [GREYSCALE] if channels == 1 else []
+
+
+def source_flags(src: ImageSource) -> list[str]:
+    """Flags of an image read from a file: ``greyscale`` when its pixels were grey."""
+    return [GREYSCALE] if src.note and "greyscale" in src.note else []
