@@ -44,7 +44,9 @@ class DetectionDataset(torch.utils.data.Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, index])
         return augment(image, boxes, labels, self.input_size, self.augment_cfg, rng, float(self.base_scales[index]))
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, index):
+        if isinstance(index, tuple):   # (epoch, index) from EpochSampler: persistent workers learn the epoch
+            self.epoch, index = index
         image, boxes, labels = self.sample(index)
         tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255)
         return tensor, {"boxes": torch.from_numpy(boxes.reshape(-1, 4)), "labels": torch.from_numpy(labels)}
@@ -70,6 +72,27 @@ def sampling_weights(data: Dataset, rare_classes: bool = True) -> np.ndarray:
     weights = repeat_factors(data) if rare_classes else np.ones(len(data))
     per_group = group_weights(data)
     return weights * np.array([per_group[r.group] for r in data.images])
+
+
+class EpochSampler(torch.utils.data.Sampler):
+    """Weighted draws with replacement for epochs ``start..epochs-1``, yielding ``(epoch, index)``.
+
+    One sampler for the whole run lets one DataLoader keep its worker processes (restarting 14
+    workers every epoch costs seconds when an epoch takes a few); the epoch travels with the index
+    so each draw's augmentation stays reproducible."""
+
+    def __init__(self, weights: np.ndarray, per_epoch: int, start: int, epochs: int, seed: int = 0) -> None:
+        self.weights = torch.as_tensor(weights, dtype=torch.double)
+        self.per_epoch, self.start, self.epochs, self.seed = per_epoch, start, epochs, seed
+
+    def __iter__(self):
+        for epoch in range(self.start, self.epochs):
+            generator = torch.Generator().manual_seed(self.seed * 1000 + epoch)
+            for index in torch.multinomial(self.weights, self.per_epoch, replacement=True, generator=generator).tolist():
+                yield epoch, index
+
+    def __len__(self) -> int:
+        return max(0, self.epochs - self.start) * self.per_epoch
 
 
 def collate(batch):

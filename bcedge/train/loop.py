@@ -15,7 +15,7 @@ from tqdm import tqdm
 from bcedge.data.annotations import Dataset
 from bcedge.models import Detector, build_detector, load_detector
 from bcedge.train.augment import AugmentConfig
-from bcedge.train.dataset import DetectionDataset, collate, sampling_weights
+from bcedge.train.dataset import DetectionDataset, EpochSampler, collate, sampling_weights
 from bcedge.train.ema import ModelEMA
 
 
@@ -146,7 +146,6 @@ def train(cfg: TrainConfig, train_data: Dataset, out_dir: str | Path, val_data: 
 
     data = DetectionDataset(train_data, cfg.input_size, cfg.augment, cfg.seed)
     weights = sampling_weights(train_data, cfg.rare_class_sampling)
-    per_epoch = int(round(weights.sum()))
     params = [p for p in detector.parameters() if p.requires_grad]
     optimizer = _optimizer(cfg, params)
     if "optimizer" in state:
@@ -154,7 +153,8 @@ def train(cfg: TrainConfig, train_data: Dataset, out_dir: str | Path, val_data: 
     ema = ModelEMA(detector, cfg.ema, updates=int(state.get("ema_updates", 0))) if cfg.ema else None
     start_epoch = int(state.get("epoch", 0))
     best = float(state.get("best_map50", -1.0))
-    steps_per_epoch = math.ceil(per_epoch / cfg.batch_size)
+    steps_per_epoch = max(1, math.ceil(weights.sum() / cfg.batch_size))
+    per_epoch = steps_per_epoch * cfg.batch_size   # whole batches, so epochs never share one
     total = cfg.epochs * steps_per_epoch
     it = start_epoch * steps_per_epoch
     elapsed_before, run_started = float(state.get("elapsed_s", 0.0)), time.time()
@@ -168,19 +168,18 @@ def train(cfg: TrainConfig, train_data: Dataset, out_dir: str | Path, val_data: 
         ema.module.meta = meta
         ema.module.save(path, train_model=detector.model.state_dict(), ema_updates=ema.updates, **extra)
 
+    sampler = EpochSampler(weights, per_epoch, start_epoch, cfg.epochs, cfg.seed)
+    loader = torch.utils.data.DataLoader(data, batch_size=cfg.batch_size, sampler=sampler, collate_fn=collate,
+                                         num_workers=cfg.workers, pin_memory=device.type == "cuda")
+    batches = iter(loader)
     for epoch in range(start_epoch, cfg.epochs):
         if out_of_time():
             break
-        data.set_epoch(epoch)
-        generator = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
-        sampler = torch.utils.data.WeightedRandomSampler(torch.as_tensor(weights, dtype=torch.double), per_epoch,
-                                                         replacement=True, generator=generator)
-        loader = torch.utils.data.DataLoader(data, batch_size=cfg.batch_size, sampler=sampler, collate_fn=collate,
-                                             num_workers=cfg.workers, persistent_workers=False)
         detector.train()
-        started, sums = time.time(), {}
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, dynamic_ncols=True)
-        for images, targets in bar:
+        started, sums, steps = time.time(), {}, 0
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, dynamic_ncols=True)
+        for _ in bar:
+            images, targets = next(batches)
             for group in optimizer.param_groups:
                 group["lr"] = cfg.lr * _lr_factor(cfg, it, total, elapsed())
             images = [im.to(device, non_blocking=True) for im in images]
@@ -196,13 +195,14 @@ def train(cfg: TrainConfig, train_data: Dataset, out_dir: str | Path, val_data: 
             if ema is not None:
                 ema.update(detector)
             it += 1
+            steps += 1
             for k, v in losses.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach())
             sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
             bar.set_postfix(loss=f"{float(loss.detach()):.3f}", lr=f"{optimizer.param_groups[0]['lr']:.4f}")
             if (cfg.max_iters and it >= cfg.max_iters) or out_of_time():
                 break
-        steps = max(bar.n, 1)
+        steps = max(steps, 1)
         record = {"epoch": epoch + 1, "seconds": round(time.time() - started, 1), "lr": optimizer.param_groups[0]["lr"],
                   **{k: round(v / steps, 4) for k, v in sums.items()}}
         save(last, epoch=epoch + 1, optimizer=optimizer.state_dict(), best_map50=best, elapsed_s=elapsed())
