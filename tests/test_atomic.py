@@ -6,8 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from bcedge.atomic import (TEMP_SUFFIX, atomic_open, atomic_path, atomic_write_json, check_writable, is_temp,
-                           remove_stale_temps, temp_path)
+from bcedge.atomic import (
+    TEMP_SUFFIX,
+    atomic_open,
+    atomic_path,
+    atomic_write_json,
+    check_writable,
+    is_temp,
+    remove_stale_temps,
+    temp_path,
+)
 
 
 def test_write_replaces_whole_and_leaves_no_temporary(tmp_path):

@@ -5,26 +5,32 @@ import argparse
 import sys
 from pathlib import Path
 
-from bcedge.cli.options import tile_option
-from bcedge.cli.registry import UserError, command
+from bcedge.cli.options import pixel_count, positive_int, tile_option
+from bcedge.cli.registry import command
 
 
-def _image_inputs(paths: list[Path]) -> list[Path]:
-    """Files as given, folders expanded to the images they hold (sorted); a missing path is an error."""
+def image_inputs(paths: list[Path]) -> tuple[list[Path], list[tuple[Path, OSError]]]:
+    """Files as given and folders expanded to the images they hold (sorted), each file once; plus the
+    paths that are neither (missing, or a folder without images) with why: reported and skipped."""
     from bcedge.imageio import IMAGE_SUFFIXES
 
     files: list[Path] = []
+    problems: list[tuple[Path, OSError]] = []
     for path in paths:
         if path.is_dir():
             found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
             if not found:
-                raise UserError(f"{path}: folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
+                problems.append((path, FileNotFoundError(f"{path}: folder holds no images ({', '.join(IMAGE_SUFFIXES)})")))
             files.extend(found)
         elif path.is_file():
             files.append(path)
         else:
-            raise UserError(f"{path}: no such image file or folder")
-    return files
+            problems.append((path, FileNotFoundError(f"{path}: no such image file or folder")))
+    unique: dict[Path, Path] = {}
+    for file in files:
+        unique.setdefault(file.resolve(), file)  # a file given twice (itself and in its folder): once
+    return list(unique.values()), problems
+
 
 @command("count", "Count blood cells in images of any size (no torch needed)")
 def _count(p: argparse.ArgumentParser):
@@ -34,48 +40,62 @@ def _count(p: argparse.ArgumentParser):
     p.add_argument("--device", default="auto", help="cpu, cuda, tensorrt (ONNX Runtime providers) or auto")
     p.add_argument("--tile", type=tile_option, default="auto", help="auto (model input size), none, or WxH")
     p.add_argument("--overlap", type=int, default=None, help="tile overlap in px (default: largest cell size)")
-    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--batch-size", type=positive_int, default=4, help="tiles per inference call (default 4)")
     p.add_argument("--merge", default="core",
                    help="how tile detections become one set: core (default), core+ios (also merges a detector's "
                         "partial box from a neighbouring tile into the whole cell), nms, greedy_nmm (SAHI-like)")
+    p.add_argument("--max-pixels", type=pixel_count, default=None,
+                   help="refuse images larger than this many pixels, e.g. 2e9 (default: one pixel per 16 bytes "
+                        "of memory, 537 Mpx on 8 GB; 0: no limit)")
     p.add_argument("--json", type=Path, default=None, help="write counts and COCO-style detections here")
     p.add_argument("--csv", type=Path, default=None, help="write per-image counts as CSV here")
     p.add_argument("--overlay", type=Path, default=None, help="folder for overlay PNGs")
+    p.add_argument("--quiet", action="store_true", help="no progress bars (shown on a terminal only)")
 
     def run(args) -> int:
-        from bcedge.imageio import ImageReadError
-        from bcedge.atomic import atomic_write_json
-        from bcedge.report.outputs import counts_csv, counts_table
+        from bcedge.atomic import atomic_write_json, atomic_write_text, check_writable
+        from bcedge.cli.progress import CountProgress
+        from bcedge.report.counts import (build_report, error_entry, model_info, report_csv, report_table,
+                                          result_entry)
+        from bcedge.report.names import escape_name, escape_text, unique_names
+        from bcedge.report.overlay import overlay_path, write_source_overlay
         from bcedge.runtime.counter import Counter
 
-        files = _image_inputs(args.images)
+        for output in (args.json, args.csv):
+            if output is not None:
+                check_writable(output)  # now, not after an hour of counting
+        if args.overlay is not None:
+            check_writable(args.overlay, folder=True)
+        files, problems = image_inputs(args.images)
+        failed = [error_entry(path, exc) for path, exc in problems]
+        for entry in failed:
+            print(f"bcedge: skipped {entry['message']}", file=sys.stderr)
         counter = Counter.load(args.model, backend=args.backend, device=args.device, tile=args.tile,
-                               overlap=args.overlap, batch_size=args.batch_size, merge=args.merge)
-        results, failed = [], []
-        for image_id, path in enumerate(files, start=1):
-            try:
-                result = counter.count_file(path)
-            except (ImageReadError, ValueError) as exc:
-                print(f"bcedge: skipped {exc}", file=sys.stderr)
-                failed.append({"path": str(path), "error": str(exc)})
-                continue
-            results.append(result.to_dict(image_id))
-            if args.overlay:
-                from bcedge.report.overlay import write_source_overlay
-
-                write_source_overlay(args.overlay / f"{path.stem}.overlay.png", path, result.detections, counter.meta.class_names)
-        names = counter.meta.class_names
-        if results:
-            print(counts_table(results, names))
-        if args.json:
-            totals = {n: sum(r["counts"][n] for r in results) for n in names}
-            atomic_write_json(args.json, {"model": {"arch": counter.meta.arch, "classes": names,
-                                                     "backend": counter.backend.describe()},
-                                          "totals": totals, "total": sum(totals.values()),
-                                          "images": results, "failed": failed})
-        if args.csv:
-            args.csv.parent.mkdir(parents=True, exist_ok=True)
-            args.csv.write_text(counts_csv(results, names))
+                               overlap=args.overlap, batch_size=args.batch_size, merge=args.merge,
+                               max_pixels=args.max_pixels)
+        classes = list(counter.meta.class_names)
+        images = []
+        with CountProgress(counter, len(files), enabled=not args.quiet) as progress:
+            for image_id, (path, name) in enumerate(zip(files, unique_names(files)), start=1):
+                try:
+                    result = progress.count_file(path, name)
+                except (OSError, ValueError) as exc:  # unreadable, corrupt, too large: the input's fault
+                    progress.write(f"bcedge: skipped {escape_text(str(exc))}")
+                    failed.append(error_entry(path, exc))
+                    continue
+                extra = {}
+                if args.overlay is not None:
+                    target = write_source_overlay(overlay_path(args.overlay, name), path, result.detections, classes)
+                    extra["overlay"] = escape_name(target)
+                images.append(result_entry(escape_name(path), result, detections=True, image_id=image_id, **extra))
+        report = build_report(images, failed, model_info(counter.meta, str(args.model), counter.backend.describe()),
+                              classes)
+        if images:
+            print(report_table(report))
+        if args.json is not None:
+            atomic_write_json(args.json, report)
+        if args.csv is not None:
+            atomic_write_text(args.csv, report_csv(report))
         return 1 if failed else 0
 
     return run

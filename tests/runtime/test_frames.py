@@ -3,11 +3,11 @@ flagged, every image under a pixel budget that can be raised."""
 import cv2
 import numpy as np
 import pytest
+from test_counter import ComponentsBackend, _meta, _smear
 
 from bcedge.runtime.counter import Counter
 from bcedge.runtime.frames import GREYSCALE, check_frame, pixel_budget
 from bcedge.runtime.sources import ImageTooLarge
-from test_counter import ComponentsBackend, _meta, _smear
 
 
 @pytest.fixture(scope="module")
