@@ -193,16 +193,24 @@ def _build_engine(p: argparse.ArgumentParser):
     p.add_argument("--batch", default="1,4,8", help="MIN,OPT,MAX batch of the optimization profile (default 1,4,8)")
     p.add_argument("--workspace", type=int, default=1024, help="builder workspace, MB")
     p.add_argument("--timing-cache", type=Path, default=None)
+    p.add_argument("--input-sizes", default=None,
+                   help="MIN,OPT,MAX input sizes WxH,WxH,WxH for a dynamic-input ONNX (default: half to twice its tile)")
+    p.add_argument("--dla", type=int, default=None, metavar="N",
+                   help="Jetson: run the layers DLA can on DLA core N, the rest on the GPU (FP16/INT8, fixed batch = OPT)")
+    p.add_argument("--version-compatible", action="store_true",
+                   help="TensorRT 8.6+: an engine later TensorRT versions can run (may be slower)")
     typed = p.add_mutually_exclusive_group()
     typed.add_argument("--strongly-typed", dest="strongly_typed", action="store_const", const=True, default=None)
     typed.add_argument("--weakly-typed", dest="strongly_typed", action="store_const", const=False)
 
     def run(args) -> int:
-        from bcedge.convert.onnx2engine import EngineOptions, onnx2engine, parse_batch
+        from bcedge.convert.onnx2engine import EngineOptions, onnx2engine, parse_batch, parse_sizes
 
         options = EngineOptions(precision=args.precision, batch=parse_batch(args.batch), workspace_mb=args.workspace,
                                 calib=args.calib, calib_cache=args.calib_cache, calibrator=args.calibrator,
-                                timing_cache=args.timing_cache, strongly_typed=args.strongly_typed)
+                                timing_cache=args.timing_cache, strongly_typed=args.strongly_typed,
+                                input_sizes=parse_sizes(args.input_sizes) if args.input_sizes else None,
+                                dla_core=args.dla, version_compatible=args.version_compatible)
         out = args.out or args.model.with_suffix(f".{args.precision}.engine")
         print(f"wrote {onnx2engine(args.model, out, options)}")
         return 0

@@ -10,8 +10,12 @@ Two build paths, chosen by ``plan_build`` from the TensorRT version and the ONNX
   ONNX. An FP32 ONNX asked for FP16 is converted first with ``onnx2fp16`` (sensitive ops kept FP32);
   INT8 needs a Q/DQ ONNX.
 
-Both use one optimization profile over the batch (MIN, OPT, MAX), a workspace limit and a timing
-cache. The TensorRT calls are confined to ``_build`` and ``make_calibrator``; the rest is plain logic.
+Both use one optimization profile over the batch (MIN, OPT, MAX) and, for a dynamic-input ONNX, over
+the input size; a workspace limit and a timing cache. ``--dla N`` (Jetson) puts the layers DLA can run
+on DLA core N with GPU fallback, and ``--version-compatible`` (8.6+) builds an engine later TensorRT
+versions can run; both are recorded in the engine header. What each TensorRT version allows (network
+flags, builder flags, DLA) is in ``trt_rules``. The TensorRT calls are confined to ``_build`` and
+``make_calibrator``; the rest is plain logic.
 """
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ import numpy as np
 
 from bcedge.artifact import read_onnx_meta, write_engine
 from bcedge.backends.tensorrt import INPUT, Cuda, import_tensorrt
-from bcedge.convert import graph
+from bcedge.convert import graph, trt_rules
 from bcedge.convert.calibration import CalibrationSet
 
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -43,6 +47,9 @@ class EngineOptions:
     calib_batch: int = 8
     timing_cache: str | Path | None = None           # default: beside the engine
     strongly_typed: bool | None = None               # None: decided by plan_build
+    input_sizes: tuple | None = None                 # ((w, h) MIN, OPT, MAX) for a dynamic-input ONNX
+    dla_core: int | None = None                      # Jetson: run on this DLA core, GPU fallback
+    version_compatible: bool = False                 # TensorRT 8.6+: later TensorRT versions can run it
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -54,6 +61,8 @@ class EngineOptions:
             raise ValueError(f"workspace must be a positive number of MB, got {self.workspace_mb}")
         if self.calib_batch <= 0:
             raise ValueError(f"calibration batch must be positive, got {self.calib_batch}")
+        if self.dla_core is not None and int(self.dla_core) < 0:
+            raise ValueError(f"DLA core must be 0 or more, got {self.dla_core}")
 
 
 def check_batch(batch) -> tuple[int, int, int]:
@@ -74,6 +83,43 @@ def parse_batch(text: str) -> tuple[int, int, int]:
     if len(values) != 3:
         raise ValueError(f"batch must be MIN,OPT,MAX or MAX, got {text!r}")
     return check_batch(values)
+
+
+def parse_sizes(text: str) -> tuple[tuple[int, int], ...]:
+    """"320x320,640x480,1280x960" -> ((320, 320), (640, 480), (1280, 960)): the input-size profile MIN, OPT, MAX."""
+    try:
+        sizes = tuple(tuple(int(v) for v in part.lower().split("x")) for part in str(text).split(","))
+    except ValueError:
+        raise ValueError(f"input sizes must be WxH,WxH,WxH (MIN,OPT,MAX), got {text!r}") from None
+    if len(sizes) != 3 or any(len(size) != 2 for size in sizes):
+        raise ValueError(f"input sizes must be WxH,WxH,WxH (MIN,OPT,MAX), got {text!r}")
+    return sizes
+
+
+def input_profile(meta, sizes=None, fixed: bool = False) -> tuple[tuple[int, int], ...]:
+    """(MIN, OPT, MAX) input sizes (width, height) of the engine's profile.
+
+    A fixed-input ONNX has one size. A dynamic-input one defaults to half to twice its default tile
+    (multiples of its stride); ``fixed`` (DLA) pins it to the default tile.
+    """
+    tile = tuple(meta.input_size)
+    if not meta.dynamic_input or fixed:
+        if sizes is not None and any(tuple(s) != tile for s in sizes):
+            why = "DLA has no dynamic shapes" if fixed and meta.dynamic_input else "this ONNX has a fixed input size"
+            raise ValueError(f"--input-sizes: {why}; the engine takes {tile[0]}x{tile[1]}")
+        return (tile, tile, tile)
+    stride = max(int(meta.stride), 1)
+
+    def snap(value: float) -> int:
+        return max(stride, int(round(value / stride)) * stride)
+
+    sizes = sizes or ((snap(tile[0] / 2), snap(tile[1] / 2)), tile, (snap(tile[0] * 2), snap(tile[1] * 2)))
+    sizes = tuple((int(w), int(h)) for w, h in sizes)
+    if any(w % stride or h % stride for w, h in sizes):
+        raise ValueError(f"--input-sizes must be multiples of the model's stride {stride}, got {sizes}")
+    if not all(sizes[0][i] <= sizes[1][i] <= sizes[2][i] for i in (0, 1)):
+        raise ValueError(f"--input-sizes must satisfy MIN <= OPT <= MAX in width and height, got {sizes}")
+    return sizes
 
 
 @dataclass(frozen=True)
@@ -114,6 +160,19 @@ def plan_build(tensorrt_version: str, onnx_precision: str, options: EngineOption
     if not options.calib and not (options.calib_cache and Path(options.calib_cache).is_file()):
         raise ValueError("implicit INT8 needs a calibration set (--calib DIR) or an existing --calib-cache")
     return BuildPlan(False, ("INT8", "FP16"), calibrate=True)
+
+
+def with_targets(plan: BuildPlan, tensorrt_version: str, options: EngineOptions) -> BuildPlan:
+    """Add what the target asks for: DLA with GPU fallback, version compatibility (checked per version)."""
+    flags, notes = list(plan.flags), list(plan.notes)
+    if options.version_compatible:
+        trt_rules.check_version_compatible(tensorrt_version)
+        flags.append("VERSION_COMPATIBLE")
+    if options.dla_core is not None:
+        trt_rules.check_dla(tensorrt_version, options.precision)
+        flags.append("GPU_FALLBACK")
+        notes.append(f"DLA core {options.dla_core} with GPU fallback; fixed shapes (DLA has no dynamic shapes)")
+    return BuildPlan(plan.strongly_typed, tuple(flags), plan.calibrate, plan.convert_fp16, tuple(notes))
 
 
 def check_quantization_target(meta, source: str) -> None:
@@ -208,8 +267,14 @@ def onnx2engine(onnx_path: str | Path, out: str | Path, options: EngineOptions |
     onnx_path, out = Path(onnx_path), Path(out)
     meta = read_onnx_meta(onnx_path)
     check_quantization_target(meta, str(onnx_path))
+    if meta.precision == "int8":  # what TensorRT's parser would refuse, said before TensorRT is even loaded
+        from bcedge.convert.qdq_check import check_tensorrt_qdq
+
+        check_tensorrt_qdq(onnx_path)
     trt = import_tensorrt()
-    plan = plan_build(trt.__version__, meta.precision, options)
+    plan = with_targets(plan_build(trt.__version__, meta.precision, options), trt.__version__, options)
+    batch = (options.batch[1],) * 3 if options.dla_core is not None else options.batch
+    sizes = input_profile(meta, options.input_sizes, fixed=options.dla_core is not None)
     calib = None
     if plan.calibrate and options.calib:
         calib = CalibrationSet.load(options.calib)
@@ -227,26 +292,37 @@ def onnx2engine(onnx_path: str | Path, out: str | Path, options: EngineOptions |
             width, height = meta.input_size
             upload = cuda_upload(cuda, options.calib_batch * 3 * height * width * 4) if calib else (lambda b: 0)
             feed = CalibrationFeed(calib, options.calib_batch, calib_cache, upload)
-        engine = _build(trt, source, meta.input_size, plan, options, timing_cache, feed)
+        engine = _build(trt, source, ShapeProfile(batch, sizes), plan, options, timing_cache, feed)
     meta.precision = options.precision
     graph.record_step(meta, "onnx2engine", tensorrt=trt.__version__, strongly_typed=plan.strongly_typed,
-                      flags=list(plan.flags), batch=list(options.batch), workspace_mb=options.workspace_mb)
+                      flags=list(plan.flags), batch=list(batch), workspace_mb=options.workspace_mb,
+                      dla_core=options.dla_core)
     header = {"meta": asdict(meta), "tensorrt": trt.__version__, "device": cuda.device(),
-              "precision": options.precision, "batch": list(options.batch), "strongly_typed": plan.strongly_typed,
-              "flags": list(plan.flags), "notes": list(plan.notes),
+              "precision": options.precision, "batch": list(batch), "input_sizes": [list(s) for s in sizes],
+              "strongly_typed": plan.strongly_typed, "flags": list(plan.flags), "notes": list(plan.notes),
+              "dla_core": options.dla_core, "gpu_fallback": options.dla_core is not None,
+              "version_compatible": options.version_compatible,
               "onnx_sha256": hashlib.sha256(onnx_path.read_bytes()).hexdigest(),
               "calibration": ({"cache": calib_cache.name, "calibrator": options.calibrator,
                                "set_sha256": calib.manifest["tiles_sha256"] if calib else None} if plan.calibrate else None)}
     return write_engine(out, header, engine)
 
 
-def _build(trt, onnx_path: Path, input_size: tuple[int, int], plan: BuildPlan, options: EngineOptions,
+@dataclass(frozen=True)
+class ShapeProfile:
+    batch: tuple[int, int, int]                       # MIN, OPT, MAX
+    sizes: tuple[tuple[int, int], ...]                # (width, height) MIN, OPT, MAX
+
+    def shapes(self) -> list[tuple[int, int, int, int]]:
+        return [(b, 3, h, w) for b, (w, h) in zip(self.batch, self.sizes)]
+
+
+def _build(trt, onnx_path: Path, profile_shape: ShapeProfile, plan: BuildPlan, options: EngineOptions,
            timing_cache: Path, feed: CalibrationFeed | None) -> bytes:
     """The TensorRT part: parse, configure, build, keep the timing cache."""
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if plan.strongly_typed else 0
-    network = builder.create_network(flags)
+    network = builder.create_network(trt_rules.network_flags(trt, plan.strongly_typed))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
@@ -254,12 +330,19 @@ def _build(trt, onnx_path: Path, input_size: tuple[int, int], plan: BuildPlan, o
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, options.workspace_mb << 20)
     for flag in plan.flags:
-        config.set_flag(getattr(trt.BuilderFlag, flag))
-    width, height = input_size
+        config.set_flag(trt_rules.builder_flag(trt, flag))
+    if options.dla_core is not None:
+        cores = int(builder.num_DLA_cores)
+        if options.dla_core >= cores:
+            raise ValueError(f"--dla {options.dla_core}: this device has {cores} DLA core(s)"
+                             + (" (DLA is on Jetson AGX/NX Orin and Xavier)" if cores == 0 else ""))
+        config.default_device_type = trt.DeviceType.DLA
+        config.DLA_core = int(options.dla_core)
     profile = builder.create_optimization_profile()
-    profile.set_shape(INPUT, *[(b, 3, height, width) for b in options.batch])
+    profile.set_shape(INPUT, *profile_shape.shapes())
     config.add_optimization_profile(profile)
-    if feed is not None:  # calibration runs at the calibrator's fixed batch size
+    if feed is not None:  # calibration runs at the calibrator's fixed batch size, on the default tile
+        (width, height) = profile_shape.sizes[1]
         calib_profile = builder.create_optimization_profile()
         calib_profile.set_shape(INPUT, *[(feed.batch_size, 3, height, width)] * 3)
         config.set_calibration_profile(calib_profile)

@@ -4,7 +4,9 @@ The default target ``tensorrt`` makes one artifact for ONNX Runtime (CPU, CUDA, 
 TensorRT's explicit quantization (TensorRT 10, and the only INT8 path of TensorRT 11):
 
 * QDQ format, signed INT8 activations and weights, symmetric (TensorRT requires zero points of 0),
-  weights per output channel;
+  weights per output channel, biases left in FP32 (TensorRT's parser refuses a DequantizeLinear of the
+  INT32 biases ONNX Runtime would otherwise write; TensorRT folds the bias into the INT8 convolution
+  itself). The written graph is checked with ``qdq_check.check_tensorrt_qdq`` before it is kept;
 * the heads' tail stays FP32 (``graph.head_tail_nodes``: final activations, box decoding against the
   anchors), and with ``keep_final_convs`` the last convolution of each head (class logits, box
   regression, centerness) too: their outputs are read as scores and pixel offsets, where an INT8 step
@@ -36,11 +38,14 @@ class Target:
     symmetric: bool
     op_types: tuple[str, ...] | None   # None: every op type ONNX Runtime can quantize
     why: str
+    quantize_bias: bool = True     # INT32 biases behind DequantizeLinear (ONNX Runtime's default)
+    for_tensorrt: bool = False     # check the result against TensorRT's Q/DQ parsing rules
 
 
 TARGETS = {
     # NVIDIA's placement: Q/DQ on the inputs of convolutions; TensorRT fuses the rest around them.
-    "tensorrt": Target("QInt8", True, ("Conv",), "signed INT8 activations, zero point 0: what TensorRT's Q/DQ layers need"),
+    "tensorrt": Target("QInt8", True, ("Conv",), "signed INT8 activations, zero point 0, FP32 biases: what TensorRT's "
+                       "Q/DQ layers need", quantize_bias=False, for_tensorrt=True),
     # ONNX Runtime's x86 kernels are fastest with unsigned asymmetric activations (U8S8) and whole chains in INT8.
     "cpu": Target("QUInt8", False, None, "unsigned asymmetric activations (U8S8) for ONNX Runtime on x86; not for TensorRT"),
 }
@@ -130,7 +135,7 @@ def quantize(src: str | Path, calib_dir: str | Path, out: str | Path, options: Q
                             nodes_to_exclude=exclude, calibrate_method=_ort_method(options.method),
                             calibration_cache_path=str(cache) if cache else None,
                             extra_options={"ActivationSymmetric": target.symmetric, "WeightSymmetric": True,
-                                           "CalibStridedMinMax": 1})
+                                           "QuantizeBias": target.quantize_bias, "CalibStridedMinMax": 1})
     finally:
         root.setLevel(level)
     import onnx
@@ -138,11 +143,16 @@ def quantize(src: str | Path, calib_dir: str | Path, out: str | Path, options: Q
 
     quantized = onnx.load(str(tmp))
     tmp.unlink()
+    if target.for_tensorrt:
+        from bcedge.convert.qdq_check import check_tensorrt_qdq
+
+        check_tensorrt_qdq(quantized, f"{out} (from {Path(src).name})")
     meta.precision = "int8"
     meta.versions = {**meta.versions, "onnxruntime": onnxruntime.__version__}
     graph.record_step(meta, "quantize", tool="onnxruntime.quantize_static", format="QDQ", target=options.target,
                       activations=f"{target.activations} {'symmetric' if target.symmetric else 'asymmetric'}",
-                      weights="QInt8 symmetric per-channel", method=options.method,
+                      weights="QInt8 symmetric per-channel",
+                      biases="INT32" if target.quantize_bias else "FP32", method=options.method,
                       op_types=list(op_types) if op_types else "all", fp32_nodes=len(exclude),
                       calibration={"tiles": min(options.limit or len(calib), len(calib)), "sha256": calib.manifest["tiles_sha256"]})
     return graph.save(quantized, out, meta)

@@ -124,3 +124,26 @@ def test_cpu_quantized_files_are_refused_for_tensorrt():
     meta.recipe["convert"][-1]["target"] = "cpu"
     with pytest.raises(ValueError, match="--target tensorrt"):
         check_quantization_target(meta, "m.int8.onnx")
+
+
+def test_input_size_profiles_and_targets():
+    from bcedge.convert.onnx2engine import input_profile, parse_sizes, with_targets
+
+    assert parse_sizes("320x320,640x480,1280x960") == ((320, 320), (640, 480), (1280, 960))
+    for bad in ("640x480", "1x2x3,1x1,1x1", "axb,1x1,1x1"):
+        with pytest.raises(ValueError, match="WxH,WxH,WxH"):
+            parse_sizes(bad)
+    dynamic = ModelMeta(arch="a_b", head="a", backbone="b", class_names=["x"], input_size=(640, 480), stride=32,
+                        dynamic_input=True)
+    assert input_profile(dynamic) == ((320, 256), (640, 480), (1280, 960))     # half to twice, on the stride
+    assert input_profile(dynamic, fixed=True) == ((640, 480),) * 3             # DLA
+    with pytest.raises(ValueError, match="multiples of the model's stride 32"):
+        input_profile(dynamic, ((100, 100), (640, 480), (1280, 960)))
+    with pytest.raises(ValueError, match="MIN <= OPT <= MAX"):
+        input_profile(dynamic, ((640, 480), (320, 256), (1280, 960)))
+    plan = with_targets(plan_build("8.5.2", "fp32", EngineOptions(precision="fp16")), "8.5.2",
+                        EngineOptions(precision="fp16", dla_core=0))
+    assert plan.flags == ("FP16", "GPU_FALLBACK") and "DLA core 0" in plan.notes[0]
+    with pytest.raises(ValueError, match="came in 8.6"):
+        with_targets(plan, "8.5.2", EngineOptions(version_compatible=True))
+    assert "VERSION_COMPATIBLE" in with_targets(plan, "8.6.2", EngineOptions(version_compatible=True)).flags

@@ -11,6 +11,7 @@ from bcedge.artifact import read_onnx_meta  # noqa: E402
 from bcedge.backends import load_backend  # noqa: E402
 from bcedge.convert import graph  # noqa: E402
 from bcedge.convert.calibration import CalibrationError, CalibrationSet  # noqa: E402
+from bcedge.convert.qdq_check import tensorrt_qdq_problems  # noqa: E402
 from bcedge.convert.quantize import QuantOptions, quantize  # noqa: E402
 from bcedge.parity import TOLERANCES, compare, tile_batches  # noqa: E402
 
@@ -32,6 +33,11 @@ def test_qdq_int8_export(exported, calib_dir, tmp_path):
     assert ops.count("QuantizeLinear") > 20 and ops.count("DequantizeLinear") > 20
     scales = [t for t in model.graph.initializer if t.name.endswith("zero_point")]
     assert scales and all(not np.any(onnx.numpy_helper.to_array(z)) for z in scales)  # symmetric: TensorRT needs 0
+    # TensorRT's parser refuses DequantizeLinear of INT32 constants: biases stay FP32, every Q/DQ is TensorRT's
+    inits = {t.name: t for t in model.graph.initializer}
+    dq_types = {inits[n.input[0]].data_type for n in model.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in inits}
+    assert dq_types == {onnx.TensorProto.INT8}
+    assert tensorrt_qdq_problems(model) == []
     fed = _quantized_inputs(model)
     source = onnx.load(str(fp32))
     final = graph.final_compute_nodes(source)
@@ -42,7 +48,7 @@ def test_qdq_int8_export(exported, calib_dir, tmp_path):
     meta = read_onnx_meta(out)
     step = meta.recipe["convert"][-1]
     assert meta.precision == "int8" and step["step"] == "quantize" and step["calibration"]["tiles"] == 8
-    assert step["target"] == "tensorrt" and step["activations"] == "QInt8 symmetric"
+    assert step["target"] == "tensorrt" and step["activations"] == "QInt8 symmetric" and step["biases"] == "FP32"
     assert step["calibration"]["sha256"] == CalibrationSet.load(calib_dir).manifest["tiles_sha256"]
 
     ref, int8 = load_backend(fp32), load_backend(out)
@@ -73,4 +79,6 @@ def test_cpu_target_quantizes_whole_chains_asymmetrically(exported, calib_dir, t
     assert "Conv" in quantized_ops and quantized_ops - {"Conv", "QuantizeLinear"}   # more than convolutions
     zero_points = [onnx.numpy_helper.to_array(t) for t in model.graph.initializer if t.name.endswith("zero_point")]
     assert any(z.dtype == np.uint8 for z in zero_points)
+    problems = tensorrt_qdq_problems(model)       # what TensorRT would refuse: unsigned zero points, INT32 biases
+    assert any("TensorRT needs symmetric INT8" in p for p in problems) and any("a quantized bias" in p for p in problems)
     assert read_onnx_meta(out).recipe["convert"][-1]["target"] == "cpu"
