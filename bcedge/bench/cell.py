@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from bcedge.bench.jetson import power_monitor
+from bcedge.bench.jetson import power_monitor, power_state
 from bcedge.bench.memory import DeviceMemorySampler, peak_rss_mb, rss_mb
 from bcedge.bench.timing import TimingPolicy, measure
 
@@ -100,6 +100,8 @@ def measure_cell(spec: dict) -> dict:
         out["runner"] = backend.describe()
         x = preprocess(tiles)
         sync_for = SYNC_HOOKS.get(spec["backend"])
+        if spec.get("power") and (state := power_state()) is not None:
+            out["power_state"] = state        # nvpmodel mode and clocks this cell's figures were measured under
         with power_monitor(spec.get("power", False)) as monitor:
             timing = measure(lambda: backend.infer(x), policy, sync=sync_for(backend) if sync_for else None)
         per_batch = timing.summary()

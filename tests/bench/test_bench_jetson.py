@@ -52,3 +52,45 @@ def test_no_tool_gives_a_monitor_that_records_nothing(monkeypatch):
         pass
     assert type(monitor) is PowerMonitor and monitor.summary() is None
     assert type(power_monitor(False)) is PowerMonitor
+
+
+def test_clocks_from_tegrastats_lines():
+    nano, orin = parse_tegrastats(NANO), parse_tegrastats(ORIN)
+    assert nano["gpu_mhz"] == 921 and nano["emc_mhz"] == 1600 and nano["cpu_mhz"] == [1479] * 4
+    assert orin["gpu_mhz"] == 305 and orin["emc_mhz"] == 2133 and orin["cpu_mhz"] == [729] * 5
+    summary = summarize_samples([nano, nano], "tegrastats")
+    assert summary["gpu_mhz"] == {"mean": 921.0, "max": 921.0} and summary["emc_mhz"]["max"] == 1600.0
+
+
+def test_power_mode_and_clocks_are_recorded_on_a_jetson(tmp_path):
+    import shutil
+    import subprocess
+
+    assert jetson.parse_nvpmodel("NV Fan Mode:quiet\nNV Power Mode: MAXN\n0\n") == {"name": "MAXN", "id": 0}
+    assert jetson.parse_nvpmodel("NV Power Mode: 15W\n2") == {"name": "15W", "id": 2}
+    if shutil.which("nvpmodel") is None:
+        assert jetson.power_state(tmp_path) is None                              # no board files: not a Jetson
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/nv_tegra_release").write_text("# R36 (release), REVISION: 4.0")
+    for core, khz in enumerate((729600, 1984000)):
+        folder = tmp_path / f"sys/devices/system/cpu/cpu{core}/cpufreq"
+        folder.mkdir(parents=True)
+        (folder / "scaling_cur_freq").write_text(f"{khz}\n")
+    gpu = tmp_path / "sys/class/devfreq/17000000.ga10b"
+    gpu.mkdir(parents=True)
+    (gpu / "cur_freq").write_text("918000000\n")
+    (gpu / "max_freq").write_text("1300500000\n")
+
+    def nvpmodel(cmd, **kwargs):
+        assert cmd == ["nvpmodel", "-q"]
+        return subprocess.CompletedProcess(cmd, 0, stdout="NV Power Mode: MAXN\n0\n", stderr="")
+
+    state = jetson.power_state(tmp_path, run=nvpmodel)
+    assert state["power_mode"] == {"name": "MAXN", "id": 0}
+    assert state["cpu_mhz"] == {"min": 730, "max": 1984, "cores": 2}
+    assert state["devfreq"] == {"17000000.ga10b": {"mhz": 918, "max_mhz": 1300}}
+
+    def missing(cmd, **kwargs):
+        raise FileNotFoundError("nvpmodel")
+
+    assert jetson.power_state(tmp_path, run=missing)["power_mode"] == {"error": "nvpmodel -q: nvpmodel"}
