@@ -1,6 +1,13 @@
 """bcedge: edge inference for counting blood cells in microscope smears.
 
-The core install is the edge runtime (numpy, OpenCV, ONNX Runtime, numba): no torch.
+The core install is the edge runtime (numpy, OpenCV, ONNX, numba): no torch. ONNX Runtime comes from
+exactly one of two extras, because its CPU build (``onnxruntime``) and GPU build (``onnxruntime-gpu``)
+install the same module and, installed together, the CPU build can hide the CUDA provider:
+
+    pip install "bcedge[cpu]"     # CPUs
+    pip install "bcedge[gpu]"     # NVIDIA GPUs (desktop); on a Jetson, the onnxruntime-gpu wheel for its JetPack
+    pip install "bcedge[gpu,trt]" # + TensorRT engines (desktop; a Jetson gets TensorRT from JetPack, not PyPI)
+
 Training, export and evaluation live behind the ``train`` extra.
 """
 from pathlib import Path
@@ -25,7 +32,6 @@ setup(
     install_requires=[
         "numpy>=1.24",
         "opencv-python-headless>=4.8",
-        "onnxruntime>=1.17",
         "onnx>=1.15",
         "numba>=0.59",
         "tifffile>=2023.1",
@@ -44,8 +50,9 @@ setup(
         ],
         "watch": ["watchdog>=3.0"],
         "dev": ["pytest>=7", "pytest-timeout", "psutil", "watchdog>=3.0", "matplotlib>=3.7", "ruff"],
+        "cpu": ["onnxruntime>=1.17"],                      # one ONNX Runtime build, never both (see above)
         "gpu": ["onnxruntime-gpu>=1.17", "cuda-python>=12"],
-        "trt": ["tensorrt>=8.6"],
+        "trt": ["tensorrt>=8.6", "cuda-python>=12"],      # desktop only: JetPack provides TensorRT on a Jetson
     },
     entry_points={"console_scripts": ["bcedge=bcedge.cli:main"]},
 )

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 _COMMANDS: dict[str, tuple[str, Callable]] = {}  # name -> (help, add_arguments)
 _EXTRA_OF_MODULE = {"torch": "train", "torchvision": "train", "pycocotools": "train", "onnxslim": "train",
-                    "matplotlib": "train", "watchdog": "watch"}  # optional dependency -> the extra that installs it
+                    "matplotlib": "train", "watchdog": "watch", "onnxruntime": "cpu"}  # optional dependency -> its extra
 
 
 class UserError(Exception):
