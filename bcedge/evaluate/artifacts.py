@@ -11,10 +11,11 @@ from bcedge.evaluate import evaluate_detector, evaluate_raw, raw_outputs
 def evaluate_artifact(model: str | Path, data: Dataset, tune: bool = False, backend: str = "auto",
                       device: str = "auto") -> tuple[dict, ModelMeta]:
     """Metrics for ``model`` on ``data``; checkpoints run in torch, other artifacts through their backend."""
+    from bcedge.backends import backend_for
     from bcedge.catalogue import resolve_model
 
     path = resolve_model(model)
-    if path.suffix in (".pt", ".pth") and backend in ("auto", "torch"):
+    if backend_for(path) == "torch" and backend in ("auto", "torch"):  # checkpoints evaluate in torch directly
         from bcedge.models import load_detector
 
         detector, _ = load_detector(path)
