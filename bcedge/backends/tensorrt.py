@@ -181,7 +181,12 @@ class TensorRTBackend(Backend):
         meta = ModelMeta.from_dict(header["meta"], str(self.path))
         self.cuda = Cuda()
         index = device_index(self.device)
-        self.warnings = check_header(header, str(self.path), trt.__version__, self.cuda.device(index))
+        try:
+            here = self.cuda.device(index)
+        except RuntimeError as exc:   # no driver, no such device: say so rather than fall anywhere else
+            raise BackendUnavailable(f"{self.path.name} on --device {self.device}: no usable CUDA device {index} ({exc}); "
+                                     "check the NVIDIA driver (nvidia-smi) and CUDA_VISIBLE_DEVICES") from exc
+        self.warnings = check_header(header, str(self.path), trt.__version__, here)
         self.cuda.call(self.cuda.rt.cudaSetDevice(index))
         self.logger = trt.Logger(trt.Logger.WARNING)
         runtime = trt.Runtime(self.logger)

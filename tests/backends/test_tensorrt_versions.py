@@ -251,3 +251,18 @@ def test_each_version_has_the_members_its_bindings_list():
     with pytest.raises(ValueError, match="no strongly typed networks"):
         trt_rules.network_flags(members["8.5.2"], strongly_typed=True)
     assert json.loads(json.dumps(asdict(fake_tensorrt.VERSIONS["8.5.2"])))["host_code_switch"] is False
+
+
+def test_no_usable_gpu_is_a_clear_error(tmp_path, monkeypatch):
+    from bcedge.backends import BackendUnavailable
+
+    fake_tensorrt.install(monkeypatch, "10.3.0")
+    engine = onnx2engine(_model(tmp_path / "m.onnx"), tmp_path / "m.engine", EngineOptions(precision="fp16"))
+
+    def no_device(self, index=0):
+        raise RuntimeError("CUDA error cudaErrorNoDevice")
+
+    monkeypatch.setattr(FakeCuda, "device", no_device)
+    with pytest.raises(BackendUnavailable, match=r"m.engine on --device cuda:1: no usable CUDA device 1 \(CUDA error "
+                                                 r"cudaErrorNoDevice\); check the NVIDIA driver"):
+        load_backend(engine, device="cuda:1")
