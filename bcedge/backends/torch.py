@@ -1,17 +1,59 @@
-"""The PyTorch reference backend: a bcedge checkpoint run through its deploy graph (CPU or CUDA)."""
+"""The PyTorch backend: a bcedge checkpoint run through its deploy graph, on the CPU or a CUDA GPU.
+
+On CUDA it is the GPU backend any machine with PyTorch can run, so it takes two options:
+
+* ``precision="fp16"``: the model and its input in half precision (the input is cast on the device,
+  after the upload); outputs come back as float32 like every backend's.
+* ``cuda_graphs=True``: each batch shape is captured once as a CUDA graph and replayed, which saves
+  the per-kernel launch cost (it matters at small batches; ``benchmarks/gpu_check.py`` measures it).
+
+``device="cuda"`` where PyTorch finds no GPU raises ``BackendUnavailable`` saying what is missing;
+it never falls back to the CPU. ``auto`` picks CUDA when there is one (``describe()`` says which).
+"""
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
 from bcedge.artifact import ModelMeta
 from bcedge.backends.base import Backend, BackendUnavailable, Package, device_head, gpu_reason, register_backend
 
+PRECISIONS = ("fp32", "fp16")
+
+
+def _check_cuda(torch, device: str) -> None:
+    """Raise BackendUnavailable naming what is missing when ``device`` (cuda, cuda:N) cannot run here."""
+    if torch.version.cuda is None:
+        raise BackendUnavailable(f"device {device!r}: this PyTorch ({torch.__version__}) is built without CUDA; "
+                                 "install a CUDA build of PyTorch (see pytorch.org) or use --device cpu")
+    if not torch.cuda.is_available():
+        raise BackendUnavailable(f"device {device!r}: PyTorch {torch.__version__} (CUDA {torch.version.cuda}) finds no "
+                                 "usable GPU: no NVIDIA driver loaded, no device visible (CUDA_VISIBLE_DEVICES?), or a "
+                                 "driver older than that CUDA; check nvidia-smi")
+    _, _, index = device.partition(":")
+    if index and int(index) >= torch.cuda.device_count():
+        raise BackendUnavailable(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) here")
+
+
+def resolve_device(torch, device: str) -> str:
+    """``auto`` -> ``cuda`` when PyTorch sees a GPU, else ``cpu``; ``cuda``/``cuda:N`` are checked, never downgraded."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    head, _, index = str(device).partition(":")
+    if head == "cpu" and not index:
+        return "cpu"
+    if head == "cuda" and (not index or index.isdigit()):
+        _check_cuda(torch, device)
+        return device
+    raise ValueError(f"the torch backend runs on cpu, cuda or cuda:N, not {device!r}")
+
 
 @register_backend("torch")
 class TorchBackend(Backend):
     suffixes = (".pt", ".pth")
     devices = ("cpu", "cuda")
-    precisions = ("fp32",)
+    precisions = PRECISIONS
     packages = (Package("torch", "pip install 'bcedge[train]'"),)
     artifact = "pt"
 
@@ -36,18 +78,59 @@ class TorchBackend(Backend):
             raise BackendUnavailable("the torch backend needs PyTorch (pip install 'bcedge[train]')") from exc
         from bcedge.models import load_detector
 
-        device = self.device
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = device
+        precision = self.options.get("precision") or "fp32"
+        if precision not in PRECISIONS:
+            raise ValueError(f"the torch backend runs in {', '.join(PRECISIONS)}, not {precision!r}")
+        self.device = resolve_device(torch, self.device)
         self.torch = torch
-        self.detector, _ = load_detector(self.path, map_location=device)
+        self.detector, _ = load_detector(self.path, map_location=self.device)
         self.detector.eval()
-        return self.detector.meta
+        self.dtype = torch.float16 if precision == "fp16" else torch.float32
+        if precision == "fp16":
+            self.detector.half()
+        self.cuda_graphs = bool(self.options.get("cuda_graphs")) and self.device.startswith("cuda")
+        self._graphs: dict[tuple, tuple] = {}
+        return dataclasses.replace(self.detector.meta, precision=precision)
 
     def _infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        with self.torch.no_grad():
-            boxes, scores = self.detector.deploy(self.torch.from_numpy(batch).to(self.device))
-        if self.device.startswith("cuda"):
-            self.torch.cuda.synchronize()
-        return boxes.cpu().numpy(), scores.cpu().numpy()
+        torch = self.torch
+        with torch.inference_mode():
+            tensor = torch.from_numpy(batch).to(self.device).to(self.dtype)
+            boxes, scores = self._replay(tensor) if self.cuda_graphs else self.detector.deploy(tensor)
+            boxes, scores = boxes.float().cpu().numpy(), scores.float().cpu().numpy()  # .cpu() waits for the GPU
+        return boxes, scores
+
+    # -- CUDA graphs -------------------------------------------------------------------------------
+
+    def _forward(self, tensor):
+        """``Detector.deploy`` with the normalisation constants made once: a captured graph may not
+        create tensors from host lists."""
+        mean, std = self._constants
+        return self.detector._deploy_fn(self.detector.model, (tensor - mean) / std)
+
+    def _replay(self, tensor):
+        torch = self.torch
+        key = tuple(tensor.shape)
+        if key not in self._graphs:
+            meta = self.detector.meta
+            self._constants = tuple(torch.tensor(v, dtype=self.dtype, device=self.device).view(1, 3, 1, 1)
+                                    for v in (meta.mean, meta.std))
+            static_in = tensor.clone()
+            side = torch.cuda.Stream(device=self.device)
+            side.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(side):  # warm-up on a side stream, as torch.cuda.graph requires
+                for _ in range(2):
+                    self._forward(static_in)
+            torch.cuda.current_stream(self.device).wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                static_out = self._forward(static_in)
+            self._graphs[key] = (graph, static_in, static_out)
+        graph, static_in, static_out = self._graphs[key]
+        static_in.copy_(tensor)
+        graph.replay()
+        return static_out
+
+    def describe(self) -> str:
+        graphs = ", CUDA graphs" if self.cuda_graphs else ""
+        return f"torch on {self.device} ({self.precision}{graphs})"
