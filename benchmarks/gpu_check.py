@@ -31,6 +31,7 @@ if "--dry-run" in sys.argv:  # before anything imports numba: the CUDA simulator
     os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 
 import argparse
+import shutil
 import subprocess
 import tempfile
 import time
@@ -100,9 +101,12 @@ def build_native(entry: dict, machine: dict, dry: bool, deadline: float) -> None
     cap = machine["gpu"].get("capability") or machine["gpu"].get("compute_capability") or ""
     arch = cap.replace(".", "") if cap and not dry else "90"
     build = Path(tempfile.mkdtemp(prefix="bcedge_nms_build_"))
-    generator = ["-G", "Ninja"] if subprocess.run(["which", "ninja"], capture_output=True).returncode == 0 else []
+    generator = ["-G", "Ninja"] if shutil.which("ninja") else []
+    nvcc = shutil.which("nvcc") or next((str(p) for p in sorted(Path("/usr/local").glob("cuda*/bin/nvcc"))), None)
+    compiler = [f"-DCMAKE_CUDA_COMPILER={nvcc}"] if nvcc else []
+    entry["nvcc"] = nvcc
     started = time.perf_counter()
-    run_cmd(["cmake", "-S", str(ROOT), "-B", str(build), *generator, f"-DCMAKE_CUDA_ARCHITECTURES={arch}"],
+    run_cmd(["cmake", "-S", str(ROOT), "-B", str(build), *generator, *compiler, f"-DCMAKE_CUDA_ARCHITECTURES={arch}"],
             max(deadline - time.time(), 30))
     log(run_cmd(["cmake", "--build", str(build), "-j", "8"], 240).strip().splitlines()[-1])
     lib = build / "libbcedge_nms.so"
