@@ -10,7 +10,7 @@ from bcedge.train.augment import AugmentConfig, augment, fit_to_size
 
 
 class DetectionDataset(torch.utils.data.Dataset):
-    """Yields (image tensor 3xHxW in 0..1, target dict) for torchvision detectors.
+    """Yields (uint8 image tensor 3xHxW, target dict) for torchvision detectors (the loop scales to 0..1).
 
     With ``augment`` set, each access draws a new random augmentation; otherwise images are
     cropped/padded from the top-left to the input size (for BCCD at 640x480: unchanged).
@@ -48,7 +48,7 @@ class DetectionDataset(torch.utils.data.Dataset):
         if isinstance(index, tuple):   # (epoch, index) from EpochSampler: persistent workers learn the epoch
             self.epoch, index = index
         image, boxes, labels = self.sample(index)
-        tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255)
+        tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)   # uint8: 4x less to pass between processes
         return tensor, {"boxes": torch.from_numpy(boxes.reshape(-1, 4)), "labels": torch.from_numpy(labels)}
 
 

@@ -182,7 +182,7 @@ def train(cfg: TrainConfig, train_data: Dataset, out_dir: str | Path, val_data: 
             images, targets = next(batches)
             for group in optimizer.param_groups:
                 group["lr"] = cfg.lr * _lr_factor(cfg, it, total, elapsed())
-            images = [im.to(device, non_blocking=True) for im in images]
+            images = [im.to(device, non_blocking=True).float().div_(255) for im in images]
             targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
             losses = detector(images, targets)
             loss = sum(losses.values())
