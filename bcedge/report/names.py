@@ -42,9 +42,9 @@ def escape_name(name: str | bytes | os.PathLike) -> str:
 
 
 def escape_text(text: str) -> str:
-    """A message that may quote a file name (an exception's text): only the characters no output takes
-    (bytes that are not UTF-8, control characters other than tab) are escaped; backslashes stay."""
-    return re.sub(r"[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]", lambda m: _escape(m.group()), text)
+    """A message that may quote a file name (an exception's text): only what no UTF-8 output takes (bytes
+    that are not UTF-8) is escaped; backslashes and line breaks stay."""
+    return re.sub(r"[\ud800-\udfff]", lambda m: _escape(m.group()), text)
 
 
 def unique_names(paths: Sequence[str | Path]) -> list[str]:

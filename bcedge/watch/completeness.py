@@ -49,6 +49,16 @@ def signature(path: str | Path) -> Signature | None:
     return Signature(st.st_size, st.st_mtime_ns, st.st_ino)
 
 
+def readable(path: str | Path) -> bool:
+    """Whether this process can read the file now (a permission fixed by chmod changes no signature)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.read(1)
+        return True
+    except OSError:
+        return False
+
+
 @dataclass
 class _Candidate:
     sig: Signature

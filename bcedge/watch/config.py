@@ -26,6 +26,12 @@ class WatchConfig:
     ``rescan_interval``: full rescans while using events, a safety net for dropped events.
     ``max_pixels``: quarantine images whose header says they are larger (None or 0: no cap beyond the
     counter's own, which only limits formats that must be decoded whole).
+    ``max_attempts``: a transient cause (the file unreadable for now, cut short or empty as if still
+    being written, the service dying while counting it) is retried until it has happened this many
+    times to the same content; then the file is quarantined.
+    ``retry_delay``: wait before the first retry of a transient cause; doubles each time.
+    ``output_retry``: while OUT_DIR cannot be written (full, read-only), wait this long before
+    trying again; doubles up to ``output_retry_max``.
     ``grace``: on SIGINT/SIGTERM, how long to let files in flight finish before rolling them back.
     """
 
@@ -42,6 +48,9 @@ class WatchConfig:
     max_pixels: int | None = 500_000_000
     ignore: tuple[str, ...] = ()
     max_attempts: int = 3
+    retry_delay: float = 2.0
+    output_retry: float = 1.0
+    output_retry_max: float = 60.0
     max_failures_in_a_row: int = 5
     grace: float = 30.0
     summary_interval: float = 5.0
@@ -60,6 +69,8 @@ class WatchConfig:
             raise ValueError(f"--workers must be at least 1, got {self.workers}")
         if self.settle < 0 or self.poll_interval <= 0:
             raise ValueError("--settle must be >= 0 and --poll-interval > 0 seconds")
+        if self.max_attempts < 1 or self.retry_delay < 0 or self.output_retry <= 0:
+            raise ValueError("max_attempts must be >= 1, retry_delay >= 0 and output_retry > 0 seconds")
         self.ignore = tuple(self.ignore)
 
     @property

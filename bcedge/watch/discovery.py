@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from bcedge.report.names import escape_name
+
 log = logging.getLogger("bcedge.watch")
 
 TEMP_SUFFIXES = (".tmp", ".temp", ".part", ".partial", ".crdownload", ".download", ".swp", "~")
@@ -32,7 +34,8 @@ class PathFilter:
     ignore: tuple[str, ...] = ()
 
     def relative(self, path: Path) -> str | None:
-        """The path's key (POSIX, relative to IN_DIR) if it is an input name, else None."""
+        """The path's key if it is an input name, else None: POSIX, relative to IN_DIR, and escaped
+        (``bcedge.report.names``), so a name that is not UTF-8 can key the state and name outputs."""
         try:
             rel = path.relative_to(self.in_dir)
         except ValueError:
@@ -43,10 +46,9 @@ class PathFilter:
             return None
         if any(part.startswith(".") for part in rel.parts) or is_temp_name(rel.name):
             return None
-        key = rel.as_posix()
-        if any(fnmatch.fnmatch(key, pat) or fnmatch.fnmatch(rel.name, pat) for pat in self.ignore):
+        if any(fnmatch.fnmatch(rel.as_posix(), pat) or fnmatch.fnmatch(rel.name, pat) for pat in self.ignore):
             return None
-        return key
+        return escape_name(rel)
 
     def _excluded(self, path: Path) -> bool:
         return self.exclude is not None and (path == self.exclude or self.exclude in path.parents)

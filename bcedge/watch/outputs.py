@@ -1,13 +1,17 @@
-"""Where outputs go in OUT_DIR. Every file there is written atomically (``bcedge.atomic``): a reader,
-or a crash, sees the old file or the new one; ``remove_stale_temps`` clears what a crash left behind.
+"""OUT_DIR: where each output goes, and the lock that keeps one service per OUT_DIR.
+
+Every file there is written atomically (``bcedge.atomic``): a reader, or a crash, sees the old file
+or the new one; ``remove_stale_temps`` clears what a crash left behind.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from bcedge.atomic import remove_stale_temps
 from bcedge.report.overlay import overlay_path
+from bcedge.watch.state import StateError
 
 
 @dataclass(frozen=True)
@@ -65,3 +69,28 @@ class OutputLayout:
     def remove_stale_temps(self) -> int:
         """Delete temporary files a crash left behind; returns how many (the service holds the OUT_DIR lock)."""
         return remove_stale_temps(self.out_dir)
+
+
+class OutDirLock:
+    """An exclusive lock on OUT_DIR/watch.lock (released by the kernel if the process dies)."""
+
+    def __init__(self, path: Path) -> None:
+        self.handle = open(path, "a+")
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks; one service per OUT_DIR is up to the user
+            return
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self.handle.seek(0)
+            owner = self.handle.read().strip() or "?"
+            self.handle.close()
+            raise StateError(f"{path.parent}: another bcedge watch (pid {owner}) is using this OUT_DIR") from None
+        self.handle.seek(0)
+        self.handle.truncate()
+        self.handle.write(str(os.getpid()))
+        self.handle.flush()
+
+    def release(self) -> None:
+        self.handle.close()

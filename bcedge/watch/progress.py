@@ -13,7 +13,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from bcedge.watch.quarantine import iso_time
+from bcedge.report.counts import iso_time
+from bcedge.report.names import escape_text
+
+
+def _printable(value):
+    """Strings (in lists and dicts too) with bytes that are not UTF-8 escaped: a log line is always UTF-8."""
+    if isinstance(value, str):
+        return escape_text(value)
+    if isinstance(value, dict):
+        return {k: _printable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_printable(v) for v in value]
+    return value
 
 
 class JsonFormatter(logging.Formatter):
@@ -24,7 +36,7 @@ class JsonFormatter(logging.Formatter):
         entry.update(getattr(record, "fields", {}) or {})
         if record.exc_info:
             entry["traceback"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        return json.dumps(_printable(entry), ensure_ascii=False, default=lambda v: escape_text(str(v)))
 
 
 class TextFormatter(logging.Formatter):
@@ -33,12 +45,34 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         fields = {k: v for k, v in (getattr(record, "fields", {}) or {}).items() if k != "event"}
         extra = " ".join(f"{k}={v}" for k, v in fields.items())
-        return f"bcedge watch: {record.levelname.lower()}: {record.getMessage()}" + (f" ({extra})" if extra else "")
+        text = f"bcedge watch: {record.levelname.lower()}: {record.getMessage()}" + (f" ({extra})" if extra else "")
+        return escape_text(text)
+
+
+class LogFile(logging.handlers.RotatingFileHandler):
+    """The JSON-lines log in OUT_DIR. When OUT_DIR is full its lines are lost, and it says so once on
+    stderr (not a traceback per line, as logging does), until a line gets written again."""
+
+    _failing = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._failed_now = False
+        super().emit(record)
+        if not self._failed_now:
+            self._failing = False
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self._failed_now = True
+        if not self._failing:
+            self._failing = True
+            error = sys.exc_info()[1]
+            sys.stderr.write(escape_text(f"bcedge watch: cannot write {self.baseFilename} ({error}); "
+                                         "log lines are lost until it can\n"))
 
 
 def attach_log_file(logger: logging.Logger, path: Path) -> logging.Handler:
     """Add a rotating JSON-lines handler (10 MB x 3) for ``path``; the caller removes it when done."""
-    handler = logging.handlers.RotatingFileHandler(path, maxBytes=10_000_000, backupCount=3, encoding="utf-8")
+    handler = LogFile(path, maxBytes=10_000_000, backupCount=3, encoding="utf-8")
     handler.setFormatter(JsonFormatter())
     handler.setLevel(logging.INFO)
     logger.addHandler(handler)

@@ -1,19 +1,20 @@
 """Bad inputs: which errors are the input's fault, and OUT_DIR/quarantine.jsonl.
 
 The state database is the source of truth (each quarantine is logged there in the same
-transaction as the status change); quarantine.jsonl is appended after that commit and rewritten
-from the database at every start, so a crash never leaves a line missing, doubled or torn.
+transaction as the status change); quarantine.jsonl lists the files quarantined now, one line
+each: appended after that commit, and rewritten from the database at every start and whenever a
+quarantined file is counted after all, so a crash never leaves a line missing, doubled or torn.
 """
 from __future__ import annotations
 
 import json
 import threading
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from bcedge.atomic import atomic_write_text
 from bcedge.imageio import ImageReadError
+from bcedge.report.counts import iso_time
 from bcedge.runtime.sources import ImageTooLarge
 
 
@@ -24,10 +25,6 @@ INPUT_ERRORS: tuple[type[BaseException], ...] = (ImageReadError, ImageTooLarge, 
 
 def error_name(exc: BaseException) -> str:
     return type(exc).__name__
-
-
-def iso_time(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="milliseconds")
 
 
 def _line(event: dict[str, Any]) -> str:

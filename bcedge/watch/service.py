@@ -4,12 +4,19 @@ One main thread owns discovery, the stability tracker, scheduling, the summary a
 line; ``workers`` daemon threads run ``FileProcessor.process`` (hash, count, write). The state
 database is shared behind a lock. SIGINT/SIGTERM stop discovery, let files in flight finish
 (``grace`` seconds; a second signal cuts it short) and roll back any still running, so a restart
-redoes them.
+redoes them (``abandoned`` then says worker threads may still be inside native code).
+
+Scheduling keeps going whatever happens to a file or to OUT_DIR:
+- a transient cause (``Outcome.RETRY``) brings the file back after its delay;
+- a file that was in flight when the service died (a suspect) is counted after the others, alone,
+  so a kill that merely landed on it is not held against it, and a file that kills the process
+  cannot take good files down with it;
+- while OUT_DIR cannot be written (``Outcome.BLOCKED``, a failed summary) the service pauses
+  (``OutputPause``) and takes the unfinished files again when it can.
 """
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import signal
 import threading
@@ -17,15 +24,18 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from bcedge.report.names import escape_name
 from bcedge.watch.completeness import Signature, StabilityTracker, signature
 from bcedge.watch.config import ExitCode, WatchConfig
 from bcedge.watch.discovery import EventSource, PathFilter, open_events, scan
-from bcedge.watch.outputs import OutputLayout
-from bcedge.watch.processor import CounterLike, FileProcessor, Outcome, ProcessOptions, Report
+from bcedge.watch.outputs import OutDirLock, OutputLayout
+from bcedge.watch.pause import OutputPause
+from bcedge.watch.processor import UNREADABLE, CounterLike, FileProcessor, Outcome, ProcessOptions, Report, still_settled
 from bcedge.watch.progress import StatusLine, Tally, attach_log_file
 from bcedge.watch.quarantine import QuarantineLog
 from bcedge.watch.state import StateDB, StateError
 from bcedge.watch.summary import write_summary
+from bcedge.watch.workers import Workers
 
 log = logging.getLogger("bcedge.watch")
 
@@ -35,68 +45,6 @@ def open_counter(model: str | Path = "default", backend: str = "auto", device: s
     from bcedge.runtime.counter import Counter
 
     return Counter.load(model, backend=backend, device=device, **options)
-
-
-class _Workers:
-    """Daemon threads taking (key, path) jobs; reports come back on ``done``."""
-
-    def __init__(self, processor: FileProcessor, count: int) -> None:
-        self.jobs: queue.Queue[tuple[str, Path] | None] = queue.Queue()
-        self.done: queue.Queue[tuple[Path, Report]] = queue.Queue()
-        self._processor = processor
-        self._threads = [threading.Thread(target=self._work, daemon=True, name=f"bcedge-watch-{i}")
-                         for i in range(count)]
-        for thread in self._threads:
-            thread.start()
-
-    def _work(self) -> None:
-        while (job := self.jobs.get()) is not None:
-            key, path = job
-            try:
-                report = self._processor.process(key, path)
-            except Exception as exc:  # noqa: BLE001 - e.g. the state database closed under us at shutdown
-                report = Report(key, Outcome.FAILED, type(exc).__name__, str(exc))
-            self.done.put((path, report))
-
-    def cancel_queued(self) -> list[Path]:
-        dropped = []
-        while True:
-            try:
-                job = self.jobs.get_nowait()
-            except queue.Empty:
-                return dropped
-            if job is not None:
-                dropped.append(job[1])
-
-    def stop(self) -> None:
-        self.cancel_queued()
-        for _ in self._threads:
-            self.jobs.put(None)
-
-
-class _Lock:
-    """An exclusive lock on OUT_DIR/watch.lock (released by the kernel if the process dies)."""
-
-    def __init__(self, path: Path) -> None:
-        self.handle = open(path, "a+")
-        try:
-            import fcntl
-        except ImportError:  # Windows: no advisory locks; one service per OUT_DIR is up to the user
-            return
-        try:
-            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            self.handle.seek(0)
-            owner = self.handle.read().strip() or "?"
-            self.handle.close()
-            raise StateError(f"{path.parent}: another bcedge watch (pid {owner}) is using this OUT_DIR") from None
-        self.handle.seek(0)
-        self.handle.truncate()
-        self.handle.write(str(os.getpid()))
-        self.handle.flush()
-
-    def release(self) -> None:
-        self.handle.close()
 
 
 class WatchService:
@@ -110,6 +58,8 @@ class WatchService:
         self.filter = PathFilter(config.in_dir, config.exclude, config.recursive, config.ignore)
         self.tally = Tally()
         self.status = StatusLine(status_stream, enabled=show_status)
+        self.pause = OutputPause(config.out_dir, config.output_retry, config.output_retry_max)
+        self.abandoned = False  # rolled back files whose worker threads were still running
         self._signal: int | None = None
         self._abort = False
         self._reason: ExitCode | None = None
@@ -130,7 +80,7 @@ class WatchService:
         handler = attach_log_file(log, self.layout.log)
         old_handlers = self._install_signals()
         try:
-            lock = _Lock(self.layout.lock)
+            lock = OutDirLock(self.layout.lock)
         except StateError as exc:
             log.error(str(exc), extra={"fields": {"event": "locked"}})
             self._restore(old_handlers, handler)
@@ -164,12 +114,14 @@ class WatchService:
     # -- the loop -------------------------------------------------------------------------------------------
     def _serve(self) -> ExitCode:
         cfg = self.config
-        qlog = QuarantineLog(self.layout.quarantine)
-        recovered = self.state.recover(cfg.max_attempts)
-        qlog.rewrite(self.state.quarantine_events())
-        stale = self.layout.remove_stale_temps()
-        options = ProcessOptions(cfg.max_pixels, cfg.overlays, cfg.durable, cfg.model_name)
-        self.processor = FileProcessor(self.counter, self.state, self.layout, qlog, options)
+        self.qlog = QuarantineLog(self.layout.quarantine)
+        options = ProcessOptions(cfg.max_pixels, cfg.overlays, cfg.durable, cfg.model_name, cfg.max_attempts,
+                                 cfg.retry_delay)
+        self.processor = FileProcessor(self.counter, self.state, self.layout, self.qlog, options)
+        started = self._start_up()
+        if started is None:  # stopped while waiting for OUT_DIR
+            return self._exit_code()
+        recovered, stale = started
         log.info("watch started", extra={"fields": {
             "event": "start", "in_dir": str(cfg.in_dir), "out_dir": str(cfg.out_dir), "once": cfg.once,
             "workers": cfg.workers, "model": self.processor.model, "redo_after_crash": len(recovered["redo"]),
@@ -178,21 +130,50 @@ class WatchService:
         self._settled: dict[Path, Signature] = {}
         self._in_flight: set[Path] = set()
         self._recheck: set[Path] = set()
+        self._retry_at: dict[Path, float] = {}
+        self._suspects = self.state.suspects()
+        self._held: dict[Path, None] = {}  # suspects ready, waiting to run alone
+        self._alone: Path | None = None
         self._failures_in_a_row = 0
         events = None if cfg.once else open_events(self.filter, cfg.poll)
-        workers = _Workers(self.processor, cfg.workers)
+        workers = Workers(self.processor, cfg.workers)
         try:
             code = self._loop(events, workers)
         finally:
             if events is not None:
                 events.stop()
             workers.stop()
-        summary = write_summary(self.state, self.layout, self.processor.model, cfg.durable)
+        images = None
+        try:
+            images = len(write_summary(self.state, self.layout, self.processor.model, cfg.durable)["images"])
+        except OSError as exc:
+            log.error("summary not written at stop (OUT_DIR cannot be written); the next start writes it",
+                      extra={"fields": {"event": "summary_error", "error": str(exc)}})
         log.info("watch stopped", extra={"fields": {"event": "stop", "exit_code": int(code), **self.tally.as_dict(),
-                                                     "images_total": summary["images"]}})
+                                                     "images_total": images}})
         return code
 
-    def _loop(self, events: EventSource | None, workers: _Workers) -> ExitCode:
+    def _start_up(self) -> tuple[dict, int] | None:
+        """Recover what a crash left, rewrite quarantine.jsonl, clear stale temporaries; while OUT_DIR
+        cannot be written, wait and retry. None if stopped by a signal meanwhile."""
+        while True:
+            try:
+                recovered = self.state.recover(self.config.max_attempts)
+                self.qlog.rewrite(self.state.quarantine_events())
+                stale = self.layout.remove_stale_temps()
+            except OSError as exc:  # OutputUnavailable too
+                self.pause.begin(str(exc))
+                while not self.pause.due():
+                    if self._signal is not None:
+                        return None
+                    time.sleep(0.05)
+                self.pause.still_blocked()
+                continue
+            if self.pause.active:
+                self.pause.end()
+            return recovered, stale
+
+    def _loop(self, events: EventSource | None, workers: Workers) -> ExitCode:
         cfg = self.config
         for path in scan(cfg.in_dir, self.filter):
             self._observe(path)
@@ -210,9 +191,12 @@ class WatchService:
                     break
             else:
                 self._discover(events)
-                for path in self.tracker.poll(limit=max(0, 2 * cfg.workers - len(self._in_flight))):
-                    self._submit(workers, path)
-                if cfg.once and not self._in_flight and not len(self.tracker):
+                if self.pause.active:
+                    dirty |= self._try_resume(workers)
+                else:
+                    self._retry_due()
+                    self._schedule(workers)
+                if cfg.once and self._idle():
                     break
             busy = bool(self._in_flight or len(self.tracker))
             dirty |= self._collect(workers, timeout=0.05 if busy else 0.25)
@@ -220,10 +204,59 @@ class WatchService:
                 log.error("too many failures in a row: stopping", extra={"fields": {
                     "event": "abort", "failures_in_a_row": self._failures_in_a_row}})
                 self._reason, self._signal = ExitCode.ABORTED, signal.SIGTERM
-            dirty = self._summarise() if dirty else False
+            if dirty and not self.pause.active:
+                dirty = self._summarise()
             self.status.update(self.tally, len(self.tracker), len(self._in_flight))
         self.status.update(self.tally, len(self.tracker), len(self._in_flight), force=True)
         return self._exit_code()
+
+    def _idle(self) -> bool:
+        return not (self._in_flight or len(self.tracker) or self._retry_at or self._held or self.pause.active)
+
+    def _schedule(self, workers: Workers) -> None:
+        """Submit settled files, keeping ~2 per worker queued; suspects wait until nothing else is
+        waiting or running, then run one at a time."""
+        if self._alone is not None:
+            return
+        for path in self.tracker.poll(limit=max(0, 2 * self.config.workers - len(self._in_flight))):
+            if self.filter.relative(path) in self._suspects:
+                self._held[path] = None
+            else:
+                self._submit(workers, path)
+        if self._held and not self._in_flight and not len(self.tracker):
+            self._alone = next(iter(self._held))
+            del self._held[self._alone]
+            self._submit(workers, self._alone)
+
+    def _retry_due(self) -> None:
+        now = time.monotonic()
+        for path in [p for p, due in self._retry_at.items() if due <= now]:
+            del self._retry_at[path]
+            self._observe(path)
+
+    def _try_resume(self, workers: Workers) -> bool:
+        """While paused: when due, try OUT_DIR (the summary, a database write, quarantine.jsonl); if it
+        takes them, take the unfinished files again. Returns whether the summary is still due."""
+        for path in workers.cancel_queued():  # not claimed yet: they wait with the others
+            self._in_flight.discard(path)
+            self.pause.paths.append(path)
+        if not self.pause.due():
+            return False
+        try:
+            write_summary(self.state, self.layout, self.processor.model, self.config.durable)
+            self.state.probe()
+            self.qlog.rewrite(self.state.quarantine_events())  # lines an append could not write
+            for path in self.pause.paths:
+                key = self.filter.relative(path)
+                if key is not None:
+                    self.state.release(key)  # a claim its worker could not undo
+        except OSError:
+            self.pause.still_blocked()
+            return False
+        for path in self.pause.end():
+            self._observe(path)
+        self._failures_in_a_row = 0
+        return False
 
     def _discover(self, events: EventSource | None) -> None:
         """Feed events and (when due) a full rescan into the tracker."""
@@ -245,7 +278,11 @@ class WatchService:
         if time.monotonic() - self._last_summary < every:
             return True
         started = time.monotonic()
-        write_summary(self.state, self.layout, self.processor.model, self.config.durable)
+        try:
+            write_summary(self.state, self.layout, self.processor.model, self.config.durable)
+        except OSError as exc:  # OUT_DIR full or read-only (OutputUnavailable too)
+            self.pause.begin(str(exc))
+            return True
         self._last_summary = time.monotonic()
         self._summary_cost = self._last_summary - started
         return False
@@ -257,7 +294,7 @@ class WatchService:
             return ExitCode.INTERRUPTED if self._signal == signal.SIGINT else ExitCode.TERMINATED
         return ExitCode.PARTIAL if self.tally.quarantined or self.tally.failed else ExitCode.OK
 
-    def _begin_stop(self, workers: _Workers) -> float:
+    def _begin_stop(self, workers: Workers) -> float:
         self.processor.closing.set()
         for path in workers.cancel_queued():
             self._in_flight.discard(path)
@@ -269,9 +306,13 @@ class WatchService:
         for path in self._in_flight:
             key = self.filter.relative(path)
             if key is not None:
-                self.state.release(key)
+                try:
+                    self.state.release(key)
+                except OSError:  # OUT_DIR unwritable: the next start finds it processing and redoes it
+                    pass
+        self.abandoned = bool(self._in_flight)
         log.warning("rolled back files in flight", extra={"fields": {
-            "event": "rolled_back", "paths": sorted(str(p) for p in self._in_flight)}})
+            "event": "rolled_back", "paths": sorted(escape_name(p) for p in self._in_flight)}})
 
     # -- discovery ----------------------------------------------------------------------------------------
     def _on_event(self, kind: str, path: Path) -> None:
@@ -286,24 +327,34 @@ class WatchService:
             self._observe(path, renamed=kind == "renamed")
 
     def _observe(self, path: Path, renamed: bool = False) -> None:
+        try:
+            self._observe_one(path, renamed)
+        except Exception as exc:  # noqa: BLE001 - one file must not stop the service; seen again at a rescan
+            log.error("cannot look at this file now: skipped until it is seen again", extra={"fields": {
+                "event": "observe_error", "path": escape_name(path), "error": f"{type(exc).__name__}: {exc}"}})
+
+    def _observe_one(self, path: Path, renamed: bool) -> None:
         if path in self._in_flight:
             self._recheck.add(path)
             return
         if path in self.tracker:
             self.tracker.observe(path, renamed)
             return
+        if path in self._retry_at or path in self._held or path in self.pause.paths:
+            return  # already waiting
         key = self.filter.relative(path)
         sig = signature(path)
         if key is None or sig is None or self._settled.get(path) == sig:
             return
         row = self.state.lookup(key)
-        if row is not None and row.final and row.same_file(sig):
-            self._settled[path] = sig  # done or quarantined in an earlier run, unchanged since
+        if still_settled(row, sig, path):  # done or quarantined in an earlier run, unchanged since
+            if row.error not in UNREADABLE:  # else: looked at again at each scan, in case it became readable
+                self._settled[path] = sig
             self.tally.skipped += 1
             return
         self.tracker.observe(path, renamed)
 
-    def _submit(self, workers: _Workers, path: Path) -> None:
+    def _submit(self, workers: Workers, path: Path) -> None:
         key = self.filter.relative(path)
         if key is None:
             return
@@ -311,7 +362,7 @@ class WatchService:
         workers.jobs.put((key, path))
 
     # -- results ------------------------------------------------------------------------------------------
-    def _collect(self, workers: _Workers, timeout: float) -> bool:
+    def _collect(self, workers: Workers, timeout: float) -> bool:
         """Wait up to ``timeout`` for a finished file, then handle all that are finished; True if any
         changed the outputs."""
         changed = False
@@ -331,10 +382,23 @@ class WatchService:
     def _handle(self, path: Path, report: Report) -> bool:
         fields = {"event": report.outcome.value, "path": report.key, "seconds": round(report.seconds, 4)}
         outcome = report.outcome
-        if outcome in (Outcome.DONE, Outcome.SKIPPED, Outcome.QUARANTINED, Outcome.FAILED):
+        if path == self._alone:
+            self._alone = None
+        if outcome in (Outcome.DONE, Outcome.SKIPPED, Outcome.QUARANTINED, Outcome.FAILED, Outcome.VANISHED):
+            self._suspects.discard(report.key)
+        if outcome in (Outcome.DONE, Outcome.SKIPPED, Outcome.FAILED) or (
+                outcome is Outcome.QUARANTINED and report.error not in UNREADABLE):
             sig = signature(path)
             if sig is not None:
                 self._settled[path] = sig
+        if outcome is Outcome.RETRY:
+            self._retry_at[path] = time.monotonic() + report.retry_in
+            log.info("not readable or not complete yet: trying again later", extra={"fields": {
+                **fields, "error": report.error, "message": report.message, "retry_in_s": round(report.retry_in, 2)}})
+            return False
+        if outcome is Outcome.BLOCKED:
+            self.pause.begin(report.message or "", [path])
+            return False
         if outcome is Outcome.DONE:
             self.tally.count_done()
             self._failures_in_a_row = 0

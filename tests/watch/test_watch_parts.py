@@ -12,7 +12,7 @@ from bcedge.atomic import atomic_write_json, temp_path
 from bcedge.detections import Detections
 from bcedge.watch.outputs import OutputLayout
 from bcedge.watch.progress import JsonFormatter
-from bcedge.watch.state import StateDB, StateError
+from bcedge.watch.state import OutputUnavailable, StateDB, StateError
 from watch_stub import jpeg_bytes, png_bytes, squares_image
 
 
@@ -122,8 +122,9 @@ def test_state_transitions_and_crash_recovery(tmp_path):
     row = db.lookup("a.png")
     assert row.final and row.same_file(sig) and row.counts == {"RBC": 3} and row.total == 3
     # a crash while processing b.png twice: the third start quarantines it instead of dying again
-    for expected_attempt in (1, 2, 3):
-        assert db.claim("b.png", sig, "h2") == expected_attempt
+    for crashes_so_far in (0, 1, 2):
+        assert db.claim("b.png", sig, "h2") == 1  # a crash is counted apart from read attempts
+        assert db.lookup("b.png").crashes == crashes_so_far
         db.close()
         db = StateDB(tmp_path / "watch.db", tmp_path / "in")
         recovered = db.recover(max_attempts=3)
@@ -137,6 +138,40 @@ def test_state_transitions_and_crash_recovery(tmp_path):
     # new content under the same path starts over
     assert db.claim("b.png", sig, "other") == 1
     assert db.status_counts() == {"done": 1, "processing": 2}
+    db.close()
+
+
+def test_transient_attempts_are_counted_and_a_full_database_says_so(tmp_path):
+    (tmp_path / "in").mkdir()
+    img = tmp_path / "in" / "a.png"
+    img.write_bytes(b"x")
+    sig = signature(img)
+    db = StateDB(tmp_path / "watch.db", tmp_path / "in")
+    for attempt in (1, 2, 3):  # unreadable for now: pending again, the attempt remembered
+        assert db.claim("a.png", sig, None) == attempt
+        db.mark_retry("a.png", "PermissionError", "a.png: Permission denied")
+        assert db.lookup("a.png").status == "pending"
+    with db._lock:
+        pages = db._db.execute("PRAGMA page_count").fetchone()[0]
+        db._db.execute(f"PRAGMA max_page_count={pages}")
+    with pytest.raises(OutputUnavailable, match="database or disk is full") as caught:
+        db.mark_done("a.png", {"RBC": 1}, 1, (4, 4), tiles=1, flags=["x" * 5000])
+    assert "rollback" not in str(caught.value)
+    assert db.lookup("a.png").status == "pending"  # nothing half-written
+    db.close()
+
+
+def test_an_older_state_database_gains_the_new_columns(tmp_path):
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "watch.db") as old:
+        old.execute("CREATE TABLE files (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, inode INTEGER, "
+                    "sha256 TEXT, status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, error TEXT, "
+                    "message TEXT, counts TEXT, total INTEGER, width INTEGER, height INTEGER, updated REAL)")
+        old.execute("INSERT INTO files(path, status, counts, total) VALUES ('a.png', 'done', '{\"RBC\": 2}', 2)")
+    db = StateDB(tmp_path / "watch.db", tmp_path)
+    row = db.lookup("a.png")
+    assert row.counts == {"RBC": 2} and row.crashes == 0 and row.flags == [] and row.tiles is None
     db.close()
 
 

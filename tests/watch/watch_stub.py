@@ -42,19 +42,27 @@ class StubResult:
 
 
 class StubCounter:
-    def __init__(self, delay: float = 0.0, calls_file: str | None = None) -> None:
+    def __init__(self, delay: float = 0.0, calls_file: str | None = None, native: bool = False) -> None:
         self.meta = ModelMeta(arch="stub_squares", head="stub", backbone="stub", class_names=CLASSES,
                               input_size=(32, 32))
         self.delay = delay
         self.calls: list[tuple[str, str]] = []
         self.calls_file = calls_file
         self._lock = threading.Lock()
+        self._native = native_work() if native else None
 
     @classmethod
     def from_spec(cls, spec: str) -> "StubCounter":
-        """``stub:delay=0.01`` (the subprocess tests' ``--model``)."""
+        """``stub:delay=0.01`` (the subprocess tests' ``--model``); ``native=1`` spends the delay inside
+        ONNX Runtime, in native threads, as a real model does."""
         options = dict(kv.split("=", 1) for kv in spec.removeprefix("stub:").split(",") if "=" in kv)
-        return cls(float(options.get("delay", 0)), os.environ.get("WATCH_STUB_CALLS"))
+        return cls(float(options.get("delay", 0)), os.environ.get("WATCH_STUB_CALLS"), options.get("native") == "1")
+
+    def _wait(self) -> None:
+        deadline = time.monotonic() + self.delay
+        while self._native is not None and time.monotonic() < deadline:
+            self._native()
+        time.sleep(max(0.0, deadline - time.monotonic()))
 
     def count_file(self, path) -> StubResult:
         data = Path(path).read_bytes()
@@ -64,7 +72,7 @@ class StubCounter:
                 with open(self.calls_file, "a") as handle:
                     handle.write(f"{path}\n")
         if self.delay:
-            time.sleep(self.delay)
+            self._wait()
         return self.count(read_image(path))
 
     def count(self, frame: np.ndarray) -> StubResult:
@@ -76,6 +84,25 @@ class StubCounter:
             parts.append(Detections(np.array(boxes, np.float32).reshape(-1, 4), np.ones(n - 1), np.full(n - 1, class_id)))
         h, w = frame.shape[:2]
         return StubResult(Detections.concat(parts), CLASSES, (w, h), timings={"total_s": 0.0})
+
+
+def native_work():
+    """A call into ONNX Runtime that keeps its native threads busy for a while (a chain of matrix products)."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    n = 600
+    nodes, previous = [], "x"
+    for i in range(6):
+        nodes.append(helper.make_node("MatMul", [previous, "x"], [f"m{i}"]))
+        previous = f"m{i}"
+    nodes.append(helper.make_node("Identity", [previous], ["y"]))
+    graph = helper.make_graph(nodes, "busy", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [n, n])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [n, n])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).random((n, n), dtype=np.float32) / n
+    return lambda: session.run(None, {"x": x})
 
 
 def squares_image(red: int, blue: int, size: int = 32) -> np.ndarray:
