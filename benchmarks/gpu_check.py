@@ -133,6 +133,7 @@ def check_nms(entry: dict, sizes: list[int], dry: bool, deadline: float, timing:
 
     from bcedge.runtime.nms import nms
 
+    entry["timed"] = "whole nms() calls: host arrays in, kept indices out (plan, copies, kernel, sweep)"
     rows = []
     entry["rows"] = rows
     for n in sizes:
@@ -191,6 +192,9 @@ def check_merge(entry: dict, cells: int, dry: bool, deadline: float, timing: dic
     rows = []
     entry["host_merge"] = rows
     for name in ["numba", *gpu_nms_backends(dry)]:
+        if time.time() > deadline:
+            rows.append({"nms_backend": name, "skipped": "section budget spent"})
+            continue
         try:
             merged = merge_tiles(per_tile, strategy="core", nms_backend=name)
             rows.append({"nms_backend": name, "count": len(merged), "same_count": len(merged) == len(reference),
@@ -208,11 +212,11 @@ def check_merge(entry: dict, cells: int, dry: bool, deadline: float, timing: dic
     args = (as_t(raw.xyxy), as_t(raw.scores, torch.float32), as_t(raw.class_ids, torch.int64), as_t(tile_ids),
             as_t(lo), as_t(hi), as_t(np.array([width, height, width, height], np.float32)))
     sync = torch.cuda.synchronize if device == "cuda" else None
+    entry["runtime_device_merge_modules"] = runtime_device_modules()
     kept = device_core_merge(torch, *args, 0.5, 2.0)
     on_device = {"device": device, "count": len(kept), "same_count": len(kept) == len(reference),
                  **timed(lambda: device_core_merge(torch, *args, 0.5, 2.0), deadline, max_runs=50, sync=sync)}
     entry["device_merge_torch"] = on_device
-    entry["runtime_device_merge_modules"] = runtime_device_modules()
     log(f"   device merge (torch ops) on {device}: {on_device['median_ms']} ms, count {on_device['count']}")
 
 
