@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bcedge.atomic import atomic_write_text
 from bcedge.data.annotations import Dataset, ImageAnnotation
 from bcedge.data.formats import DatasetError, json_head
 from bcedge.data.imagesize import image_size
@@ -361,9 +362,7 @@ def write_yolo(dataset: Dataset, out_path: str | Path, split: str | None = None)
     text = [f"# written by bcedge from {dataset.format or 'a dataset'} at {dataset.root or ''}".rstrip(), "path: ."]
     text += [f"{key}: {value}" for key, value in splits.items()]
     text += [f"nc: {len(ids)}", "names: [" + ", ".join(_quoted(name) for name in ids) + "]"]
-    partial = config_path.with_name(config_path.name + ".partial")
-    partial.write_text("\n".join(text) + "\n", encoding="utf-8")
-    os.replace(partial, config_path)  # readers never see half a file
+    atomic_write_text(config_path, "\n".join(text) + "\n", durable=False)  # readers never see half a file
     return config_path
 
 
