@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bcedge._version import __version__
+from bcedge.atomic import atomic_path, atomic_write_bytes
 
 META_KEY = "bcedge"
 SCHEMA_VERSION = 1
@@ -57,6 +58,7 @@ class ModelMeta:
     dynamic_input: bool = False                 # graph takes any HxW (multiples of stride); input_size = default tile
     pixel_scale: dict[str, Any] = field(default_factory=dict)  # training scale: rbc_px, range_px, um_per_px (see runtime/scale.py)
     suppression: list[dict[str, Any]] = field(default_factory=list)  # containment rules (see runtime/containment.py)
+    tile_cost: dict[str, float] = field(default_factory=dict)  # measured tile latency model (see runtime/tilesize.py)
     anchors: dict[str, Any] = field(default_factory=dict)
     precision: str = "fp32"
     train_data: dict[str, Any] = field(default_factory=dict)   # fingerprint, split, counts
@@ -142,9 +144,8 @@ def _write_onnx(src: Path, meta: ModelMeta, out: Path) -> Path:
 
     proto = onnx.load(str(src))
     write_onnx_meta(proto, meta)
-    tmp = _temp_beside(out)
-    onnx.save(proto, str(tmp))
-    tmp.replace(out)
+    with atomic_path(out) as tmp:
+        onnx.save(proto, str(tmp))
     return out
 
 
@@ -178,9 +179,8 @@ def _write_checkpoint(src: Path, meta: ModelMeta, out: Path) -> Path:
 
     state = _load_checkpoint(src)
     state[CHECKPOINT_KEY] = meta.to_json()
-    tmp = _temp_beside(out)
-    torch.save(state, tmp)
-    tmp.replace(out)
+    with atomic_path(out) as tmp:
+        torch.save(state, tmp)
     return out
 
 
@@ -196,12 +196,7 @@ def pack_engine(header: dict, engine: bytes) -> bytes:
 
 
 def write_engine(path: str | Path, header: dict, engine: bytes) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_beside(path)
-    tmp.write_bytes(pack_engine(header, engine))
-    tmp.replace(path)
-    return path
+    return atomic_write_bytes(path, pack_engine(header, engine))
 
 
 def _read_engine(path: Path, with_engine: bool) -> tuple[dict, bytes]:
@@ -283,7 +278,3 @@ def write_meta(src: str | Path, meta: ModelMeta, out: str | Path) -> Path:
         raise ArtifactError(f"{out}: must be the same kind of artifact as {src.name} ({kind.name})")
     out.parent.mkdir(parents=True, exist_ok=True)
     return kind.write(src, meta, out)
-
-
-def _temp_beside(path: Path) -> Path:
-    return path.with_name(path.name + ".tmp")

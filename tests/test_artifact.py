@@ -37,7 +37,7 @@ def test_engine_file_round_trip(tmp_path):
     assert read_engine_header(path)["batch"] == [1, 4, 8]
     meta = read_engine_meta(path)
     assert meta.class_names == META.class_names and meta.input_size == (640, 480) and meta.precision == "fp16"
-    assert not list(tmp_path.glob("*.tmp"))
+    assert [p.name for p in tmp_path.iterdir()] == ["m.engine"]          # no temporary file left behind
 
 
 @pytest.mark.parametrize("content, message", [

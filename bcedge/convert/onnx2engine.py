@@ -28,6 +28,7 @@ from typing import Callable
 import numpy as np
 
 from bcedge.artifact import read_onnx_meta, write_engine
+from bcedge.atomic import atomic_write_bytes
 from bcedge.backends.tensorrt import INPUT, Cuda, import_tensorrt
 from bcedge.convert import graph, trt_rules
 from bcedge.convert.calibration import CalibrationSet
@@ -220,10 +221,7 @@ class CalibrationFeed:
         return self.cache_path.read_bytes() if self.cache_path.is_file() else None
 
     def write_cache(self, cache) -> None:
-        self.cache_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.cache_path.with_name(self.cache_path.name + ".tmp")
-        tmp.write_bytes(bytes(cache))
-        tmp.replace(self.cache_path)
+        atomic_write_bytes(self.cache_path, bytes(cache))
 
 
 def make_calibrator(trt, kind: str, feed: CalibrationFeed):
