@@ -87,10 +87,13 @@ class OutDirLock:
             owner = self.handle.read().strip() or "?"
             self.handle.close()
             raise StateError(f"{path.parent}: another bcedge watch (pid {owner}) is using this OUT_DIR") from None
-        self.handle.seek(0)
-        self.handle.truncate()
-        self.handle.write(str(os.getpid()))
-        self.handle.flush()
+        try:  # the pid only helps a second service say who holds the lock; a full disk must not stop us
+            self.handle.seek(0)
+            self.handle.truncate()
+            self.handle.write(str(os.getpid()))
+            self.handle.flush()
+        except OSError:
+            pass
 
     def release(self) -> None:
         self.handle.close()

@@ -86,12 +86,14 @@ class WatchService:
             self._restore(old_handlers, handler)
             return ExitCode.STATE
         try:
-            self.state = StateDB(self.layout.state, self.config.in_dir)
+            self.state = self._wait_for_output(lambda: StateDB(self.layout.state, self.config.in_dir))
         except StateError as exc:
             log.error(str(exc), extra={"fields": {"event": "state_error"}})
+            self.state = None
+        if self.state is None:  # unusable, or stopped while waiting for OUT_DIR
             lock.release()
             self._restore(old_handlers, handler)
-            return ExitCode.STATE
+            return ExitCode.STATE if self._signal is None else self._exit_code()
         try:
             return self._serve()
         finally:
@@ -154,13 +156,21 @@ class WatchService:
         return code
 
     def _start_up(self) -> tuple[dict, int] | None:
-        """Recover what a crash left, rewrite quarantine.jsonl, clear stale temporaries; while OUT_DIR
-        cannot be written, wait and retry. None if stopped by a signal meanwhile."""
+        """Recover what a crash left, rewrite quarantine.jsonl, clear stale temporaries (waiting while
+        OUT_DIR cannot be written). None if stopped by a signal meanwhile."""
+        def steps() -> tuple[dict, int]:
+            recovered = self.state.recover(self.config.max_attempts)
+            self.qlog.rewrite(self.state.quarantine_events())
+            return recovered, self.layout.remove_stale_temps()
+
+        return self._wait_for_output(steps)
+
+    def _wait_for_output(self, step):
+        """``step()``, tried again with backoff while OUT_DIR cannot take writes (full, read-only);
+        None if a signal stops the wait."""
         while True:
             try:
-                recovered = self.state.recover(self.config.max_attempts)
-                self.qlog.rewrite(self.state.quarantine_events())
-                stale = self.layout.remove_stale_temps()
+                result = step()
             except OSError as exc:  # OutputUnavailable too
                 self.pause.begin(str(exc))
                 while not self.pause.due():
@@ -171,7 +181,7 @@ class WatchService:
                 continue
             if self.pause.active:
                 self.pause.end()
-            return recovered, stale
+            return result
 
     def _loop(self, events: EventSource | None, workers: Workers) -> ExitCode:
         cfg = self.config

@@ -83,6 +83,7 @@ class StateDB:
     def __init__(self, path: Path, in_dir: Path) -> None:
         self.path = path
         self._lock = threading.RLock()
+        self._db = None
         try:
             self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -90,6 +91,10 @@ class StateDB:
             self._db.executescript(SCHEMA)
             self._add_columns()
         except sqlite3.DatabaseError as exc:
+            if self._db is not None:
+                self._db.close()
+            if isinstance(exc, sqlite3.OperationalError):  # full, read-only, I/O: OUT_DIR's state, not the file's
+                raise OutputUnavailable(f"{path}: {exc}") from exc
             raise StateError(f"{path}: state database unusable ({exc}); move it away to start afresh") from exc
         known = self._meta("in_dir")
         if known is None:

@@ -199,3 +199,30 @@ def test_a_cut_file_that_stays_cut_is_quarantined_after_its_retries_and_counted_
     (in_dir / "cut.png").write_bytes(data)  # its writer finished at last
     assert once(in_dir, out_dir) == ExitCode.OK
     assert (out_dir / "quarantine.jsonl").read_text() == "" and results(out_dir)["cut.png"]["counts"]["RBC"] == 3
+
+
+def test_a_state_database_that_cannot_be_opened_for_now_is_waited_for(tmp_path, monkeypatch):
+    import bcedge.watch.service as service
+    from bcedge.watch.state import OutputUnavailable
+
+    in_dir, out_dir = tmp_path / "in", tmp_path / "out"
+    write_burst(in_dir, 2)
+    tries = []
+
+    def state_db(path, in_dir):  # a restart while OUT_DIR is still full
+        tries.append(time.monotonic())
+        if len(tries) < 3:
+            raise OutputUnavailable(f"{path}: database or disk is full")
+        return StateDB(path, in_dir)
+
+    monkeypatch.setattr(service, "StateDB", state_db)
+    assert once(in_dir, out_dir, output_retry=0.1) == ExitCode.OK and len(tries) == 3
+    assert len(results(out_dir)) == 2
+    assert sum(e.get("event") == "output_blocked" for e in log_events(out_dir)) == 1
+
+
+def test_a_state_database_in_a_vanished_folder_is_an_output_problem_not_a_corrupt_file(tmp_path):
+    from bcedge.watch.state import OutputUnavailable
+
+    with pytest.raises(OutputUnavailable, match="unable to open database file"):
+        StateDB(tmp_path / "unmounted" / "watch.db", tmp_path)
