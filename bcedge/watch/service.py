@@ -202,7 +202,7 @@ class WatchService:
             else:
                 self._discover(events)
                 if self.pause.active:
-                    dirty |= self._try_resume(workers)
+                    self._try_resume(workers)
                 else:
                     self._retry_due()
                     self._schedule(workers)
@@ -244,14 +244,14 @@ class WatchService:
             del self._retry_at[path]
             self._observe(path)
 
-    def _try_resume(self, workers: Workers) -> bool:
+    def _try_resume(self, workers: Workers) -> None:
         """While paused: when due, try OUT_DIR (the summary, a database write, quarantine.jsonl); if it
-        takes them, take the unfinished files again. Returns whether the summary is still due."""
+        takes them, take the unfinished files again."""
         for path in workers.cancel_queued():  # not claimed yet: they wait with the others
             self._in_flight.discard(path)
             self.pause.paths.append(path)
         if not self.pause.due():
-            return False
+            return
         try:
             write_summary(self.state, self.layout, self.processor.model, self.config.durable)
             self.state.probe()
@@ -262,11 +262,10 @@ class WatchService:
                     self.state.release(key)  # a claim its worker could not undo
         except OSError:
             self.pause.still_blocked()
-            return False
+            return
         for path in self.pause.end():
             self._observe(path)
         self._failures_in_a_row = 0
-        return False
 
     def _discover(self, events: EventSource | None) -> None:
         """Feed events and (when due) a full rescan into the tracker."""
