@@ -341,7 +341,10 @@ def check_end_to_end(entry: dict, state: dict, size: dict, deadline: float) -> N
         if time.time() + last_s > deadline:  # a second 16k x 16k run would overrun the budget
             rows.append({"precision": name, "skipped": "section budget spent"})
             continue
-        counter = Counter(state[name], batch_size=batch)
+        # Same tiles as the bare measurement: the model's input size, at its own scale (no resampling).
+        meta = state[name].meta
+        counter = Counter(state[name], batch_size=batch, tile=tuple(meta.input_size),
+                          cell_size=(meta.pixel_scale or {}).get("cell_px") or "auto")
         counter.warmup()
         started = time.perf_counter()
         result = counter.count(frame)

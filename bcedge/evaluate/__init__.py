@@ -81,7 +81,7 @@ def summarise(data: Dataset, predictions, meta: ModelMeta) -> dict:
     operating = operating_point(data, predictions, meta.class_names, thresholds)
     for name, entry in operating.items():
         metrics["per_class"][name].update({k: entry[k] for k in ("threshold", "precision", "recall")})
-    metrics["count_error"] = {n: {k: operating[n][k] for k in ("count_mae", "count_mre", "count_bias", "predicted", "truth")}
+    metrics["count_error"] = {n: {k: operating[n][k] for k in ("count_mae", "count_mre", "count_medre", "count_bias", "predicted", "truth")}
                               for n in meta.class_names}
     metrics["nms_iou"] = meta.nms_iou
     metrics["images"] = len(data)

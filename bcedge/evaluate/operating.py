@@ -75,6 +75,7 @@ def operating_point(data: Dataset, predictions: list[Detections], class_names: l
             "recall": round(float(tps.sum() / max(n_gt, 1)), 4),
             "count_mae": round(float(abs_err.mean()), 4) if len(abs_err) else 0.0,
             "count_mre": round(float((abs_err / np.maximum(truth, 1)).mean()), 4) if len(abs_err) else 0.0,
+            "count_medre": round(float(np.median(abs_err / np.maximum(truth, 1))), 4) if len(abs_err) else 0.0,
             "count_bias": round(float((predicted - truth).mean()), 4) if len(abs_err) else 0.0,
             "predicted": int(predicted.sum()), "truth": int(truth.sum()),
         }

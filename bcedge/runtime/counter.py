@@ -27,8 +27,12 @@ from bcedge.detections import Detections
 from bcedge.runtime.decode import class_thresholds, decode
 from bcedge.runtime.frames import check_frame, check_size, source_flags
 from bcedge.runtime.merge import check_strategy, merge_tiles
+from bcedge.runtime import scale as scaling
+from bcedge.runtime.containment import rules_from_meta, suppress_contained
 from bcedge.runtime.pipeline import run_stages
+from bcedge.runtime.resample import CropSource, ResampledSource, central_window
 from bcedge.runtime.sources import ArraySource, ImageSource, iter_tiles, open_image
+from bcedge.runtime.tilesize import MAX_SIDE, TileCost, choose_tile
 from bcedge.runtime.tiling import Tile, TileGrid, choose_overlap
 
 @dataclass
@@ -42,6 +46,8 @@ class CountResult:
     timings: dict[str, float] = field(default_factory=dict)
     source: str = ""
     flags: list[str] = field(default_factory=list)  # e.g. "greyscale" (bcedge.runtime.frames)
+    scale: scaling.Scale | None = None               # how the image was brought to the model's scale
+    tile: tuple[int, int] | None = None              # tile size, model pixels
 
     @property
     def counts(self) -> dict[str, int]:
@@ -53,7 +59,9 @@ class CountResult:
 
     def to_dict(self, image_id: int = 1) -> dict:
         return {
-            "image": {"path": self.source, "width": self.image_size[0], "height": self.image_size[1], "tiles": self.tiles},
+            "image": {"path": self.source, "width": self.image_size[0], "height": self.image_size[1], "tiles": self.tiles,
+                      "tile": f"{self.tile[0]}x{self.tile[1]}" if self.tile else None},
+            "scale": self.scale.to_dict() if self.scale else None,
             "counts": self.counts,
             "total": self.total,
             "detections": self.detections.to_coco(image_id, self.class_names),
@@ -67,17 +75,27 @@ class Counter:
 
     def __init__(self, backend: Backend, tile: str | tuple[int, int] = "auto", overlap: int | None = None,
                  batch_size: int = 4, merge: str = "core", nms_backend: str = "auto",
-                 grid_offset: tuple[int, int] = (0, 0), max_pixels: int | None = None) -> None:
+                 grid_offset: tuple[int, int] = (0, 0), max_pixels: int | None = None,
+                 cell_size: float | str | None = "auto", um_per_px: float | None = None,
+                 score_floor: float | None = None, max_tile: int = MAX_SIDE) -> None:
         self.backend = backend
         self.max_pixels = max_pixels  # pixel budget per image (bcedge.runtime.frames; None: memory / 16 bytes)
         self.meta: ModelMeta = backend.meta
-        self.tile = self._tile_size(tile)
+        if batch_size < 1:
+            raise ValueError(f"batch size must be at least 1, got {batch_size}")
+        scaling.check_scale_options(cell_size, um_per_px)
+        self.cell_size, self.um_per_px = cell_size, um_per_px
+        self.max_tile, self.tile_cost = int(max_tile), TileCost.from_meta(self.meta.tile_cost)
+        self.tile = self._tile_size(tile)   # None: chosen per image (dynamic-input models)
         self.overlap = overlap if overlap is not None else self._default_overlap()
-        if not 0 <= self.overlap < min(self.tile):
-            raise ValueError(f"overlap {self.overlap} px must be between 0 and the tile size {self.tile[0]}x{self.tile[1]}")
+        smallest = min(self.tile) if self.tile else self.max_tile
+        if not 0 <= self.overlap < smallest:
+            raise ValueError(f"overlap {self.overlap} px must be between 0 and the tile size ({smallest} px)")
         self.batch_size, self.merge, self.nms_backend = batch_size, check_strategy(merge), nms_backend
         self.grid_offset = (int(grid_offset[0]), int(grid_offset[1]))  # shifts the seams; counts must not change
-        self.thresholds = class_thresholds(self.meta)
+        self.thresholds = class_thresholds(self.meta, score_floor)   # score_floor: evaluation sees every box
+        self.rules = rules_from_meta(self.meta.suppression, self.meta.class_names)
+        self._last_factor: float | None = None   # the auto scale of the last image: the next one's first guess
         self._lock = threading.Lock()
 
     @classmethod
@@ -86,9 +104,16 @@ class Counter:
         runner = load_backend(resolve_model(model), backend=backend, device=device)
         return cls(runner, **options)
 
-    def _tile_size(self, tile: str | tuple[int, int]) -> tuple[int, int]:
-        """The model sees exactly its input size, so tiles are that size; ``none`` only checks it."""
+    def _tile_size(self, tile: str | tuple[int, int]) -> tuple[int, int] | None:
+        """A fixed-input model sees exactly its input size, so tiles are that size. A dynamic-input
+        model takes any multiple of its stride: ``auto`` chooses per image (``runtime.tilesize``)."""
         size = tuple(self.meta.input_size)
+        if self.meta.dynamic_input:
+            if tile in ("auto", "none", None):
+                return None
+            if any(v <= 0 or v % self.meta.stride for v in tile):
+                raise ValueError(f"tile {tile[0]}x{tile[1]}: sides must be positive multiples of {self.meta.stride}")
+            return tuple(int(v) for v in tile)
         if tile in ("auto", "none", None):
             return size
         if tuple(tile) != size:
@@ -98,13 +123,17 @@ class Counter:
 
     def _default_overlap(self) -> int:
         """At least the largest cell the model was trained on, so every cell lies whole in some tile."""
+        tile = self.tile or (self.max_tile, self.max_tile)
         if not self.meta.max_object_size:
-            return min(self.tile) // 4  # a model without size statistics: a quarter tile
-        return choose_overlap(self.meta.max_object_size, self.tile)
+            return min(tile) // 4  # a model without size statistics: a quarter tile
+        return choose_overlap(self.meta.max_object_size, tile)
 
     def plan(self, width: int, height: int) -> TileGrid:
-        """The tile grid this counter lays over a ``width x height`` image."""
-        return TileGrid.plan(width, height, self.tile[0], self.tile[1], self.overlap, offset=self.grid_offset)
+        """The tile grid this counter lays over a ``width x height`` image (model pixels)."""
+        tile_w, tile_h = self.tile or choose_tile(width, height, self.overlap, self.meta.stride, self.tile_cost,
+                                                  self.max_tile)
+        single = width <= tile_w and height <= tile_h and self.grid_offset == (0, 0)   # no seams, no overlap
+        return TileGrid.plan(width, height, tile_w, tile_h, 0 if single else self.overlap, offset=self.grid_offset)
 
     def warmup(self, iterations: int = 2) -> None:
         """Run the backend on dummy batches, and decode and merge two dummy boxes: numba loads its
@@ -114,7 +143,7 @@ class Counter:
         boxes = np.array([[0, 0, 8, 8], [1, 1, 9, 9]], np.float32)
         scores = np.ones((2, self.meta.num_classes), np.float32)
         dets = decode(boxes, scores, np.zeros_like(self.thresholds), self.meta.nms_iou, 10, self.nms_backend)
-        grid = self.plan(*self.tile)
+        grid = self.plan(*(self.tile or tuple(self.meta.input_size)))
         merge_tiles([(grid[0], dets)], strategy=self.merge, iou=self.meta.nms_iou, nms_backend=self.nms_backend)
 
     def count(self, frame: np.ndarray, source: str = "frame") -> CountResult:
@@ -169,13 +198,61 @@ class Counter:
         yield out
 
     def _run(self, src: ImageSource) -> CountResult:
+        """Count ``src`` at the scale the options give, or estimate it (see ``bcedge.runtime.scale``)."""
         started = time.perf_counter()
-        grid = self.plan(src.width, src.height)
+        fixed = scaling.given_scale(self.meta, self.cell_size, self.um_per_px, (src.width, src.height))
+        result = self._at_scale(src, fixed) if fixed else self._auto_scale(src)
+        result.timings["total_s"] = time.perf_counter() - started
+        return result
+
+    def _auto_scale(self, src: ImageSource) -> CountResult:
+        """First pass at a guess, then the estimate; a second pass only where the guess was off."""
+        target = scaling.model_cell_px(self.meta)
+        typical = scaling.training_median_px(self.meta)
+        usual = scaling.clamp(scaling.snap(target / typical) if typical else 1.0)   # like the training images
+        guess = self._last_factor or usual
+        side = int(scaling.PROBE_SIDE / guess)
+        whole = src.width <= side and src.height <= side
+        region = src if whole else CropSource(src, *central_window(src.width, src.height, side))
+        first = self._at_scale(region, scaling.Scale(guess, "auto"))
+        factor, cells = scaling.estimate_from(first.detections, self.meta.class_names, (region.width, region.height), target)
+        if factor is None:
+            chosen = scaling.Scale(usual, "fallback", cell_px=typical, cells=cells,
+                                   note=f"{cells} whole red cells found (at least {scaling.MIN_CELLS} needed): "
+                                        "counted at the training images' typical scale")
+            factor = usual if whole and scaling.close_enough(usual, guess) else None
+        else:
+            chosen = scaling.Scale(factor, "auto", cell_px=target / factor, cells=cells)
+        if whole and factor is not None and scaling.close_enough(factor, guess):
+            chosen.factor, result = guess, first
+        else:
+            result = self._at_scale(src, chosen)
+            chosen.passes = 2
+            refined, cells = scaling.estimate_from(result.detections, self.meta.class_names, (src.width, src.height), target)
+            if chosen.method == "auto" and refined is not None and not scaling.close_enough(refined, chosen.factor):
+                chosen = scaling.Scale(refined, "auto", cell_px=target / refined, cells=cells, passes=3)
+                result = self._at_scale(src, chosen)
+        result.scale = chosen
+        result.timings["estimate_s"] = first.timings["total_s"] if result is not first else 0.0
+        if chosen.method == "auto":
+            self._last_factor = chosen.factor
+        return result
+
+    def _at_scale(self, src: ImageSource, scale: scaling.Scale) -> CountResult:
+        """Resample to the model's scale, tile, infer, merge; detections back in ``src``'s pixels."""
+        started = time.perf_counter()
+        view = src if scale.factor == 1.0 else ResampledSource(src, scale.factor)
+        grid = self.plan(view.width, view.height)
         per_tile: list[tuple[Tile, Detections]] = []
-        for decoded in run_stages(self._batches(src, grid), [self._prepare, self._infer, self._decode]):
+        for decoded in run_stages(self._batches(view, grid), [self._prepare, self._infer, self._decode]):
             per_tile.extend(decoded)
         merge_started = time.perf_counter()
         detections = merge_tiles(per_tile, strategy=self.merge, iou=self.meta.nms_iou, nms_backend=self.nms_backend)
+        if scale.factor != 1.0:
+            detections = Detections(detections.xyxy / np.float32(scale.factor), detections.scores,
+                                    detections.class_ids).clip(src.width, src.height)
+        detections = suppress_contained(detections, self.meta.class_names, self.rules)
         done = time.perf_counter()
         timings = {"total_s": done - started, "merge_s": done - merge_started}
-        return CountResult(detections, list(self.meta.class_names), (src.width, src.height), len(grid), timings, src.name)
+        return CountResult(detections, list(self.meta.class_names), (src.width, src.height), len(grid), timings,
+                           src.name, scale=scale, tile=(grid.tile_w, grid.tile_h))

@@ -1,0 +1,58 @@
+"""One box per cell: suppress boxes nested in another cell's box, by class pair.
+
+A detector can box a white cell's nucleus lobes as extra white cells or as platelets inside the
+white cell's box; their IoU with the cell's box is low (0.35-0.6), so NMS keeps them. A rule
+``(inner, outer, min_containment)`` drops an ``inner`` box when at least that fraction of its area
+lies inside a larger ``outer`` box. Rules travel in the artifact (``ModelMeta.suppression``),
+tuned on validation data (``bcedge.evaluate.tuning``).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from bcedge.detections import Detections
+
+
+@dataclass(frozen=True)
+class ContainmentRule:
+    inner: str
+    outer: str
+    min_containment: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def rules_from_meta(entries: list[dict] | None, class_names: list[str]) -> list[ContainmentRule]:
+    rules = [ContainmentRule(str(e["inner"]), str(e["outer"]), float(e["min_containment"])) for e in entries or []]
+    return [r for r in rules if r.inner in class_names and r.outer in class_names]
+
+
+def containment(inner: np.ndarray, outer: np.ndarray) -> np.ndarray:
+    """(N, M): the fraction of each inner box's area inside each outer box."""
+    x0 = np.maximum(inner[:, None, 0], outer[None, :, 0])
+    y0 = np.maximum(inner[:, None, 1], outer[None, :, 1])
+    x1 = np.minimum(inner[:, None, 2], outer[None, :, 2])
+    y1 = np.minimum(inner[:, None, 3], outer[None, :, 3])
+    overlap = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area = np.clip(inner[:, 2] - inner[:, 0], 0, None) * np.clip(inner[:, 3] - inner[:, 1], 0, None)
+    return overlap / np.maximum(area[:, None], 1e-6)
+
+
+def suppress_contained(dets: Detections, class_names: list[str], rules: list[ContainmentRule]) -> Detections:
+    """``dets`` without the boxes some rule finds nested in a larger box of its outer class."""
+    if not rules or not len(dets):
+        return dets
+    keep = np.ones(len(dets), bool)
+    areas = dets.areas()
+    for rule in rules:
+        inner = np.flatnonzero((dets.class_ids == class_names.index(rule.inner)) & keep)
+        outer = np.flatnonzero(dets.class_ids == class_names.index(rule.outer))
+        if not len(inner) or not len(outer):
+            continue
+        nested = containment(dets.xyxy[inner], dets.xyxy[outer]) >= rule.min_containment
+        nested &= areas[outer][None, :] > areas[inner][:, None]      # only inside a larger box (never itself)
+        keep[inner[nested.any(axis=1)]] = False
+    return dets[keep]

@@ -1,0 +1,133 @@
+"""Bringing images to the model's working scale: what the user says, or an estimate from the image.
+
+A model trained with a pixel scale (``ModelMeta.pixel_scale``: its median red cell is ``cell_px``
+model pixels) counts best when a user's red cells are that size too. The factor that resamples a
+user's image to it comes from, in order of trust:
+
+- ``cell_size=PX``: the median red-cell diameter in the user's pixels;
+- ``um_per_px=X``: the rig's calibration, through the red cell's typical diameter (7.5 um);
+- ``cell_size="auto"`` (the default): an estimate from the image itself. The detector counts the
+  image at a first guess (the last image's scale, else the training data's median), the median
+  diameter of the whole red cells it found gives the scale, and the image is counted again only
+  if that scale differs from the guess by more than ``REUSE_TOLERANCE``. Images from one rig share
+  a scale, so a stream or folder pays the second pass at most once; the first pass on a large
+  image looks at a central crop only. Too few whole red cells to measure: the training images'
+  typical scale (their median red cell), said so in the result.
+
+Models without a pixel scale (older artifacts) count at their tile scale (factor 1).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from bcedge.artifact import ModelMeta
+from bcedge.detections import Detections
+
+RBC_DIAMETER_UM = 7.5        # a normal red cell's diameter: turns a rig's um/px into a cell size in pixels
+SNAP = 0.10                  # factors within 10% of 1 are taken as 1 (no resampling, no interpolation loss)
+REUSE_TOLERANCE = 0.15       # a first pass this close to the estimated scale is the count
+MIN_CELLS = 3                # whole red cells needed for an estimate
+PROBE_SIDE = 512             # the first pass on a large image: a central crop this many model pixels across
+SCALE_CLASS = "RBC"
+MIN_SCORE = 0.5              # only confident red cells measure the scale (evaluation keeps boxes down to 0.001)
+MIN_FACTOR, MAX_FACTOR = 1 / 16, 8.0
+
+
+@dataclass
+class Scale:
+    """How an image was resampled before counting (``factor`` = model pixels per image pixel)."""
+
+    factor: float
+    method: str                      # "model" (no scale metadata), "cell-size", "um-per-px", "auto", "fallback"
+    cell_px: float | None = None     # the user's median red-cell diameter (given or estimated), image pixels
+    cells: int = 0                   # whole red cells the estimate rests on
+    passes: int = 1                  # counting passes the auto estimate took
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["factor"] = round(self.factor, 4)
+        out["cell_px"] = None if self.cell_px is None else round(self.cell_px, 1)
+        return out
+
+
+def model_cell_px(meta: ModelMeta) -> float | None:
+    """The model's working scale (median red cell, model pixels), or None for models without one."""
+    value = (meta.pixel_scale or {}).get("cell_px")
+    return float(value) if value else None
+
+
+def training_median_px(meta: ModelMeta) -> float | None:
+    """The median red cell of the training images, in their own pixels: the auto estimate's first guess."""
+    value = ((meta.pixel_scale or {}).get("training_data") or {}).get("median_px")
+    return float(value) if value else None
+
+
+def snap(factor: float) -> float:
+    return 1.0 if abs(factor - 1.0) <= SNAP else factor
+
+
+def check_scale_options(cell_size, um_per_px) -> None:
+    """Refuse what cannot be a cell size or a pixel pitch, before any work."""
+    if cell_size not in (None, "auto"):
+        value = float(cell_size)
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(f"--cell-size must be a positive number of pixels (or 'auto'), got {cell_size!r}")
+    if um_per_px is not None:
+        value = float(um_per_px)
+        if not math.isfinite(value) or value <= 0 or value > 10:
+            raise ValueError(f"--um-per-px must be a positive pixel pitch up to 10 um, got {um_per_px!r}")
+        if cell_size not in (None, "auto"):
+            raise ValueError("give --cell-size or --um-per-px, not both")
+
+
+def given_scale(meta: ModelMeta, cell_size, um_per_px, image_size: tuple[int, int]) -> Scale | None:
+    """The scale the user fixed (or the model's own, without metadata); None when it is to be estimated."""
+    target = model_cell_px(meta)
+    if target is None:
+        note = "" if cell_size in (None, "auto") and um_per_px is None else "the model has no pixel scale: options ignored"
+        return Scale(1.0, "model", note=note)
+    if um_per_px is not None:
+        cell = RBC_DIAMETER_UM / float(um_per_px)
+        method = "um-per-px"
+    elif cell_size not in (None, "auto"):
+        cell, method = float(cell_size), "cell-size"
+    else:
+        return None
+    if cell >= max(image_size):
+        raise ValueError(f"a red cell of {cell:g} px is larger than the image ({image_size[0]}x{image_size[1]})")
+    return Scale(clamp(snap(target / cell)), method, cell_px=cell)
+
+
+def clamp(factor: float) -> float:
+    return float(min(max(factor, MIN_FACTOR), MAX_FACTOR))
+
+
+def whole_cell_diameters(detections: Detections, class_names: list[str], image_size: tuple[int, int],
+                         min_score: float = MIN_SCORE, border: float = 2.0) -> np.ndarray:
+    """Diameters (mean box side) of confidently detected red cells whose boxes keep clear of the image edge."""
+    if SCALE_CLASS not in class_names or not len(detections):
+        return np.zeros(0, np.float32)
+    chosen = (detections.class_ids == class_names.index(SCALE_CLASS)) & (detections.scores >= min_score)
+    boxes = detections.xyxy[chosen]
+    width, height = image_size
+    clear = ((boxes[:, 0] > border) & (boxes[:, 1] > border) &
+             (boxes[:, 2] < width - border) & (boxes[:, 3] < height - border))
+    boxes = boxes[clear]
+    return ((boxes[:, 2] - boxes[:, 0]) + (boxes[:, 3] - boxes[:, 1])) / 2
+
+
+def estimate_from(detections: Detections, class_names: list[str], region_size: tuple[int, int],
+                  target_px: float) -> tuple[float | None, int]:
+    """(factor, cells) from a pass's detections in the user's pixels; factor None when too few cells."""
+    diameters = whole_cell_diameters(detections, class_names, region_size)
+    if len(diameters) < MIN_CELLS:
+        return None, int(len(diameters))
+    return clamp(snap(target_px / float(np.median(diameters)))), int(len(diameters))
+
+
+def close_enough(a: float, b: float, tolerance: float = REUSE_TOLERANCE) -> bool:
+    return abs(math.log(a / b)) <= math.log1p(tolerance)
