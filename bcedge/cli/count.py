@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bcedge.cli.options import pixel_count, positive_int, tile_option
+from bcedge.cli.options import add_model_options, add_scale_options, pixel_count, positive_int, scale_options
 from bcedge.cli.registry import command
 
 
@@ -35,10 +35,8 @@ def image_inputs(paths: list[Path]) -> tuple[list[Path], list[tuple[Path, OSErro
 @command("count", "Count blood cells in images of any size (no torch needed)")
 def _count(p: argparse.ArgumentParser):
     p.add_argument("images", type=Path, nargs="+", help="image files or folders")
-    p.add_argument("--model", default="default", help="a bundled model ('default'; 'default-int8': faster on CPUs), or a .onnx / .engine / .pt artifact")
-    p.add_argument("--backend", default="auto", help="onnxruntime, tensorrt or torch (default: by model suffix)")
-    p.add_argument("--device", default="auto", help="cpu, cuda, tensorrt (ONNX Runtime providers) or auto")
-    p.add_argument("--tile", type=tile_option, default="auto", help="auto (model input size), none, or WxH")
+    add_model_options(p)
+    add_scale_options(p)
     p.add_argument("--overlap", type=int, default=None, help="tile overlap in px (default: largest cell size)")
     p.add_argument("--batch-size", type=positive_int, default=4, help="tiles per inference call (default 4)")
     p.add_argument("--merge", default="core",
@@ -70,7 +68,7 @@ def _count(p: argparse.ArgumentParser):
         failed = [error_entry(path, exc) for path, exc in problems]
         for entry in failed:
             print(f"bcedge: skipped {entry['message']}", file=sys.stderr)
-        counter = Counter.load(args.model, backend=args.backend, device=args.device, tile=args.tile,
+        counter = Counter.load(args.model, backend=args.backend, device=args.device, **scale_options(args),
                                overlap=args.overlap, batch_size=args.batch_size, merge=args.merge,
                                max_pixels=args.max_pixels)
         classes = list(counter.meta.class_names)

@@ -1,4 +1,5 @@
-"""Argument types shared by several subcommands."""
+"""Arguments shared by several subcommands: their types, and the option groups that ``count``, ``watch``
+(and ``eval``) add alike, so each option has one name, one default and one help text."""
 from __future__ import annotations
 
 import argparse
@@ -38,3 +39,49 @@ def pixel_count(text: str) -> int:
     if not value >= 0:  # also NaN
         raise argparse.ArgumentTypeError(f"must be 0 (no limit) or more, got {text}")
     return int(value)
+
+
+def cell_size_option(text: str) -> float | str:
+    """``auto`` or a positive number of pixels (a red cell's diameter in the images)."""
+    if text == "auto":
+        return text
+    return _positive_float(text, "a cell diameter in pixels such as 42, or auto")
+
+
+def um_per_px_option(text: str) -> float:
+    """A positive pixel pitch in micrometres."""
+    return _positive_float(text, "a pixel pitch in micrometres such as 0.17")
+
+
+def _positive_float(text: str, expected: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+    if not 0 < value < float("inf"):  # also NaN
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """``--model``, ``--backend``, ``--device``: which artifact runs, and on what."""
+    parser.add_argument("--model", default="default",
+                        help="a bundled model ('default'; 'default-int8': faster on CPUs), or a .onnx / .engine / .pt artifact")
+    parser.add_argument("--backend", default="auto", help="onnxruntime, tensorrt or torch (default: by model suffix)")
+    parser.add_argument("--device", default="auto",
+                        help="cpu, cuda, tensorrt (for ONNX Runtime: its execution provider) or auto")
+
+
+def add_scale_options(parser: argparse.ArgumentParser) -> None:
+    """``--cell-size``, ``--um-per-px``, ``--tile``: the images' scale and the tile size (see ``scale_options``)."""
+    parser.add_argument("--cell-size", type=cell_size_option, default="auto",
+                        help="a red cell's diameter in the images, in px, or auto (default: estimated per image)")
+    parser.add_argument("--um-per-px", type=um_per_px_option, default=None,
+                        help="the images' pixel pitch in micrometres (instead of --cell-size)")
+    parser.add_argument("--tile", type=tile_option, default="auto",
+                        help="auto (the model input size, or chosen per image for dynamic-input models), none, or WxH")
+
+
+def scale_options(args: argparse.Namespace) -> dict:
+    """The keyword arguments ``add_scale_options`` gives ``Counter`` / ``Counter.load``."""
+    return {"cell_size": args.cell_size, "um_per_px": args.um_per_px, "tile": args.tile}

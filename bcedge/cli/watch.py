@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bcedge.cli.options import pixel_count, positive_int
+from bcedge.cli.options import add_model_options, add_scale_options, pixel_count, positive_int, scale_options
 from bcedge.cli.registry import command
 
 
@@ -14,9 +14,8 @@ def _watch(p: argparse.ArgumentParser):
     p.add_argument("in_dir", type=Path, help="folder to watch")
     p.add_argument("--out", type=Path, required=True,
                    help="results/, summary.csv/.json, quarantine.jsonl, watch.log and the state database")
-    p.add_argument("--model", default="default", help="a bundled model ('default'; 'default-int8': faster on CPUs), or a .onnx / .engine / .pt artifact")
-    p.add_argument("--backend", default="auto", help="onnxruntime, tensorrt or torch (default: by model suffix)")
-    p.add_argument("--device", default="auto", help="cpu, cuda, tensorrt or auto")
+    add_model_options(p)
+    add_scale_options(p)
     p.add_argument("--recursive", action="store_true", help="also watch subfolders")
     p.add_argument("--workers", type=positive_int, default=2, help="files processed at once (default 2)")
     p.add_argument("--once", action="store_true", help="process what is there, then exit (batch mode)")
@@ -44,7 +43,7 @@ def _watch(p: argparse.ArgumentParser):
                              overlays=args.overlays, max_pixels=args.max_pixels or None,
                              ignore=tuple(args.ignore), grace=args.grace, model_name=str(args.model))
         counter = service.open_counter(args.model, backend=args.backend, device=args.device,
-                                       max_pixels=args.max_pixels)
+                                       max_pixels=args.max_pixels, **scale_options(args))
         console = logging.StreamHandler(sys.stderr)
         console.setFormatter(TextFormatter())
         console.setLevel(logging.WARNING)
