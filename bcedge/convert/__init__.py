@@ -13,5 +13,5 @@
     onnx2engine("model.onnx", "model.engine", EngineOptions(precision="fp16"))
 
 Import from the submodules; this package imports nothing itself. ``graph`` holds the ONNX helpers the
-steps share, ``two_stage`` the Faster R-CNN deploy graph.
+steps share. Each head's export graph lives beside the head (``models/heads/faster_rcnn_deploy.py``).
 """

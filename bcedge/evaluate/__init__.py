@@ -15,6 +15,7 @@ from bcedge.data.annotations import Dataset
 from bcedge.evaluate.coco_metrics import check_classes, coco_metrics
 from bcedge.evaluate.operating import match_scores, operating_point, tune_thresholds
 from bcedge.imageio import read_image
+from bcedge.imageops import fit_to_size
 from bcedge.runtime.decode import decode_batch
 
 EVAL_SCORE_FLOOR = 0.001
@@ -25,8 +26,6 @@ RawOutputs = list[tuple[np.ndarray, np.ndarray]]   # per image: boxes (A, 4), sc
 
 def input_images(data: Dataset, input_size: tuple[int, int], pad_value: int = 0) -> Iterable[np.ndarray]:
     """Each image as the model sees it: padded (never resized) to the input size; larger ones are refused."""
-    from bcedge.train.augment import fit_to_size  # numpy-only helper
-
     for record in data.images:
         image = read_image(record.image_path)
         h, w = image.shape[:2]

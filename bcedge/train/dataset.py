@@ -6,7 +6,8 @@ import torch
 
 from bcedge.data.annotations import Dataset
 from bcedge.imageio import read_image
-from bcedge.train.augment import AugmentConfig, augment, fit_to_size
+from bcedge.imageops import fit_to_size
+from bcedge.train.augment import AugmentConfig, augment
 
 
 class DetectionDataset(torch.utils.data.Dataset):

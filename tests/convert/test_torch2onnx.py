@@ -121,7 +121,7 @@ def test_two_stage_graph_has_fixed_shapes_and_no_branches(exported):
 def test_fast_nms_keeps_what_no_higher_box_overlaps():
     import torch
 
-    from bcedge.convert.two_stage import fast_nms_keep
+    from bcedge.models.heads.faster_rcnn_deploy import fast_nms_keep
 
     boxes = torch.tensor([[[0, 0, 10, 10], [1, 0, 11, 10], [20, 20, 30, 30], [0, 0, 10, 9]]], dtype=torch.float32)
     scores = torch.tensor([[0.9, 0.8, 0.7, 0.6]])

@@ -1,7 +1,6 @@
 """Faster R-CNN (two-stage) on a backbone + FPN P2-P6, anchors from box statistics."""
 from __future__ import annotations
 
-import torch
 from torchvision.models.detection import FasterRCNN
 from torchvision.ops import MultiScaleRoIAlign
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
@@ -9,19 +8,13 @@ from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 from bcedge.artifact import ModelMeta
 from bcedge.models.detector import WithFPN
 from bcedge.models.heads.common import anchor_generator
+from bcedge.models.heads.faster_rcnn_deploy import faster_rcnn_deploy  # fixed-shape export graph
 from bcedge.models.registry import register_head
 
 FPN_CHANNELS = 128
 
 
-def deploy(model: FasterRCNN, batch: torch.Tensor):
-    # The fixed-shape export graph (Fast NMS proposals, masked multi-level RoIAlign) lives with the exporter.
-    from bcedge.convert.two_stage import faster_rcnn_deploy
-
-    return faster_rcnn_deploy(model, batch)
-
-
-@register_head("faster_rcnn", deploy, two_stage=True)
+@register_head("faster_rcnn", faster_rcnn_deploy, two_stage=True)
 def build(body, num_classes: int, meta: ModelMeta) -> FasterRCNN:
     backbone = WithFPN(body.module, body.channels, ["0", "1", "2", "3"], FPN_CHANNELS, LastLevelMaxPool())
     anchors = anchor_generator(meta, levels=5, scales_per_level=1)
