@@ -27,6 +27,7 @@ from typing import Iterable, Mapping, Protocol, Sequence
 import numpy as np
 
 from bcedge.artifact import ModelMeta
+from bcedge.boxes import pairwise_iou
 from bcedge.detections import Detections
 from bcedge.runtime.decode import class_thresholds, decode
 
@@ -239,7 +240,7 @@ def _compare_detections(pair: PairResult, ref_side: tuple, other_side: tuple, th
     ref, other = ref_side[0], other_side[0]
     pair.detections = (pair.detections[0] + len(ref), pair.detections[1] + len(other))
     used = np.zeros(len(other), dtype=bool)
-    iou = box_iou(ref.xyxy, other.xyxy)
+    iou = pairwise_iou(ref.xyxy, other.xyxy)
     same_class = ref.class_ids[:, None] == other.class_ids[None, :]
     close_score = np.abs(ref.scores[:, None] - other.scores[None, :]) <= t.det_score_atol
     tie = same_class & close_score & (iou > nms_iou)   # NMS may have kept either of the two
@@ -272,24 +273,11 @@ def _raw_holds(side: tuple, dets: Detections, index: int, t: Tolerance) -> bool:
     near = np.abs(scores[:, c] - dets.scores[index]) <= t.det_score_atol
     if not near.any():
         return False
-    return bool((box_iou(dets.xyxy[index:index + 1], boxes[near])[0] >= t.match_iou).any())
+    return bool((pairwise_iou(dets.xyxy[index:index + 1], boxes[near])[0] >= t.match_iou).any())
 
 
 def _near_threshold(score, class_id, thresholds: np.ndarray, t: Tolerance) -> bool:
     return float(score) < float(thresholds[int(class_id)]) + t.det_score_atol
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(N, 4) x (M, 4) xyxy -> (N, M) IoU."""
-    if not len(a) or not len(b):
-        return np.zeros((len(a), len(b)), dtype=np.float64)
-    a, b = a.astype(np.float64), b.astype(np.float64)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    area = lambda x: np.prod(np.clip(x[:, 2:] - x[:, :2], 0, None), axis=1)  # noqa: E731
-    union = area(a)[:, None] + area(b)[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
 def random_batches(meta: ModelMeta, images: int = 4, batch_size: int = 2, seed: int = 0) -> list[np.ndarray]:

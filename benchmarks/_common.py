@@ -23,7 +23,9 @@ if str(REPO) not in sys.path:
 from bcedge.artifact import ModelMeta  # noqa: E402
 from bcedge.backends.base import Backend  # noqa: E402
 from bcedge.bench.machine import describe_machine, machine_line  # noqa: E402
+from bcedge.boxes import pairwise_iou  # noqa: E402
 from bcedge.detections import Detections  # noqa: E402
+from bcedge.runtime.containment import containment  # noqa: E402
 from bcedge.runtime.tiling import TileGrid  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
@@ -143,16 +145,6 @@ def resolve_model(spec: str, tile: int = 768, like: str | None = None) -> Path:
 
 # --- matching to ground truth --------------------------------------------------------------------
 
-def _iou_one(box: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """IoU and intersection-over-``box`` of one box against many."""
-    lt = np.maximum(box[:2], boxes[:, :2])
-    rb = np.minimum(box[2:], boxes[:, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
-    area = float(np.prod(np.clip(box[2:] - box[:2], 0, None)))
-    areas = np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 0, None), axis=1)
-    return inter / np.maximum(area + areas - inter, 1e-9), inter / max(area, 1e-9)
-
-
 def cut_cells(truth: Truth, tiles: TileGrid | np.ndarray, image_w: int = 0, image_h: int = 0) -> np.ndarray:
     """Mask of ground-truth cells that some tile border (not the image border) cuts.
 
@@ -207,7 +199,8 @@ def match(dets: Detections, truth: Truth, cut: np.ndarray | None = None, det_til
             cand = by_x0[lo:hi]
             if len(cand) == 0:
                 continue
-            ious, ios = _iou_one(box, gt[cand])
+            ious = pairwise_iou(box[None], gt[cand])[0]
+            ios = containment(box[None], gt[cand])[0]  # intersection over the detection
             hits[cand[ious >= iou]] += 1
             for g in cand[ious >= iou]:
                 assoc.setdefault(int(g), []).append(d)

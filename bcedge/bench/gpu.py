@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bcedge.boxes import pairwise_iou
 from bcedge.detections import Detections
 
 
@@ -116,15 +117,6 @@ def candidate_boxes(n: int, seed: int = 0, per_cell: int = 4) -> tuple[np.ndarra
 
 # --- comparing detections ----------------------------------------------------------------------------
 
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
-    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
-
-
 def match(reference: Detections, other: Detections, iou: float = 0.9) -> dict:
     """Greedy one-to-one matching per class (reference by score, best IoU >= ``iou``)."""
     matched, worst = 0, 1.0
@@ -132,7 +124,7 @@ def match(reference: Detections, other: Detections, iou: float = 0.9) -> dict:
         ref, oth = reference[reference.class_ids == cls], other[other.class_ids == cls]
         if not len(ref) or not len(oth):
             continue
-        ious = iou_matrix(ref.xyxy.astype(np.float64), oth.xyxy.astype(np.float64))
+        ious = pairwise_iou(ref.xyxy, oth.xyxy)
         taken = np.zeros(len(oth), bool)
         for i in np.argsort(-ref.scores, kind="stable"):
             row = np.where(taken, -1.0, ious[i])

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from bcedge.boxes import pairwise_iou
 from bcedge.data.annotations import Dataset, ImageAnnotation
 from bcedge.data.formats import DatasetError
 from bcedge.imageio import ImageReadError, read_image_with_note
@@ -220,7 +221,7 @@ def _check_duplicates(boxes: np.ndarray, labels: list[str], keep: np.ndarray, re
     index = np.flatnonzero(keep)
     if len(index) < 2:
         return
-    iou = _iou(boxes[index])
+    iou = pairwise_iou(boxes[index], boxes[index])
     conflicting = set()
     for a, b in zip(*np.nonzero(np.triu(iou > DUPLICATE_IOU, k=1))):
         i, j = index[a], index[b]
@@ -233,15 +234,6 @@ def _check_duplicates(boxes: np.ndarray, labels: list[str], keep: np.ndarray, re
             report("conflicting_labels", j, why, "dropped both")
             conflicting.update((i, j))
     keep[list(conflicting)] = False
-
-
-def _iou(boxes: np.ndarray) -> np.ndarray:
-    boxes = boxes.astype(np.float64)
-    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    lt = np.maximum(boxes[:, None, :2], boxes[None, :, :2])
-    rb = np.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    return inter / np.maximum(area[:, None] + area[None, :] - inter, 1e-12)
 
 
 def _degenerate(width: float, height: float) -> str:

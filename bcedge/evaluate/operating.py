@@ -3,16 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from bcedge.boxes import pairwise_iou
 from bcedge.data.annotations import Dataset
 from bcedge.detections import Detections
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    area = lambda x: np.prod(np.clip(x[:, 2:] - x[:, :2], 0, None), axis=1)  # noqa: E731
-    return inter / np.maximum(area(a)[:, None] + area(b)[None, :] - inter, 1e-9)
 
 
 def match_scores(data: Dataset, predictions: list[Detections], class_names: list[str], iou: float = 0.5):
@@ -23,7 +16,7 @@ def match_scores(data: Dataset, predictions: list[Detections], class_names: list
             gt = record.boxes[np.array([label == name for label in record.labels], dtype=bool)] if len(record.labels) else np.zeros((0, 4))
             mine = dets[dets.class_ids == k]
             order = np.argsort(-mine.scores, kind="stable")
-            ious = _iou(mine.xyxy[order], gt) if len(gt) and len(mine) else np.zeros((len(mine), len(gt)))
+            ious = pairwise_iou(mine.xyxy[order], gt) if len(gt) and len(mine) else np.zeros((len(mine), len(gt)))
             taken = np.zeros(len(gt), dtype=bool)
             hits = []
             for row in ious:
