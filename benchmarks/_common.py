@@ -236,33 +236,27 @@ def match(dets: Detections, truth: Truth, cut: np.ndarray | None = None, det_til
 
 
 class TileRecorder:
-    """Wraps a backend to learn which tile each merged detection came from.
+    """Learns which tile each merged detection came from, through ``Counter.add_tile_hook``.
 
-    It decodes every tile's raw output exactly as ``Counter`` does (tiles arrive in grid order), so
-    ``sources(merged)`` finds each merged box among the per-tile boxes: the tile index, or -1.
+    The hook hands over each tile's detections as the counter decoded them, so ``sources(merged, grid)``
+    finds each merged box among the per-tile boxes: the tile index, or -1. A new pass over the image
+    (tile 0 again) starts the record afresh. ``close()`` removes the hook.
     """
 
     def __init__(self, counter) -> None:
-        from bcedge.runtime.decode import decode
+        self.per_tile: list[tuple] = []
+        self.close = counter.add_tile_hook(self._record)
 
-        self.inner, self.counter, self._decode, self.per_tile = counter.backend, counter, decode, []
-        counter.backend = self
-
-    def __getattr__(self, name: str):
-        return getattr(self.inner, name)
-
-    def infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        boxes, scores = self.inner.infer(batch)
-        c = self.counter
-        for b, s in zip(boxes, scores):
-            self.per_tile.append(self._decode(b, s, c.thresholds, c.meta.nms_iou, c.meta.max_detections, c.nms_backend))
-        return boxes, scores
+    def _record(self, tile, dets: Detections) -> None:
+        if tile.index == 0:
+            self.per_tile = []
+        self.per_tile.append((tile, dets))
 
     def sources(self, merged: Detections, grid: TileGrid) -> np.ndarray:
         if len(self.per_tile) != len(grid):
             raise RuntimeError(f"recorded {len(self.per_tile)} tiles of a {len(grid)}-tile grid")
         where: dict[bytes, int] = {}
-        for tile, d in zip(grid, self.per_tile):
+        for tile, d in self.per_tile:
             shifted = d.shift(tile.x0, tile.y0).xyxy.astype(np.float32)
             for row in shifted:
                 where.setdefault(row.tobytes(), tile.index)

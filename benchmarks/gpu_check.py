@@ -181,13 +181,13 @@ def check_merge(entry: dict, cells: int, dry: bool, deadline: float, timing: dic
     from merge_speed import make_smear, simulate_tiles
 
     from bcedge.detections import Detections
-    from bcedge.runtime.merge import merge_tiles
+    from bcedge.runtime.merge import MergeParams, merge_tiles
 
     smear, width, height = make_smear(cells, seed=1)
     per_tile, grid = simulate_tiles(smear, width, height, seed=1)
     raw = Detections.concat(d.shift(t.x0, t.y0) for t, d in per_tile)
     entry.update(cells=cells, raw_boxes=len(raw), tiles=len(grid), image=f"{width}x{height}")
-    reference = merge_tiles(per_tile, strategy="core", nms_backend="numba")
+    reference = merge_tiles(per_tile, MergeParams("core", nms_backend="numba"))
     entry["reference_count"] = len(reference)
     rows = []
     entry["host_merge"] = rows
@@ -196,9 +196,9 @@ def check_merge(entry: dict, cells: int, dry: bool, deadline: float, timing: dic
             rows.append({"nms_backend": name, "skipped": "section budget spent"})
             continue
         try:
-            merged = merge_tiles(per_tile, strategy="core", nms_backend=name)
+            merged = merge_tiles(per_tile, MergeParams("core", nms_backend=name))
             rows.append({"nms_backend": name, "count": len(merged), "same_count": len(merged) == len(reference),
-                         **timed(lambda: merge_tiles(per_tile, strategy="core", nms_backend=name), deadline,
+                         **timed(lambda: merge_tiles(per_tile, MergeParams("core", nms_backend=name)), deadline,
                                  **{"max_runs": 5, **timing})})
         except Exception as exc:  # noqa: BLE001
             rows.append({"nms_backend": name, "error": f"{type(exc).__name__}: {exc}"[:300]})

@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from bcedge.bench.machine import describe_machine  # noqa: E402
 from bcedge.detections import Detections  # noqa: E402
-from bcedge.runtime.merge import merge_tiles  # noqa: E402
+from bcedge.runtime.merge import MergeParams, merge_tiles  # noqa: E402
 from bcedge.runtime.nms import available_backends, nms  # noqa: E402
 from bcedge.runtime.tiling import TileGrid, choose_overlap  # noqa: E402
 
@@ -112,8 +112,8 @@ def run(sizes: list[int], repeats: int) -> dict:
             scenario["nms"][backend] = entry
             print(f"  nms {backend:12s} {entry['median_ms']:10.2f} ms", flush=True)
         for strategy in ("core", "core+ios", "nms", "greedy_nmm"):
-            merged = merge_tiles(per_tile, strategy=strategy, nms_backend="numba")
-            entry = timed(lambda: merge_tiles(per_tile, strategy=strategy, nms_backend="numba"), repeats)
+            merged = merge_tiles(per_tile, MergeParams(strategy, nms_backend="numba"))
+            entry = timed(lambda: merge_tiles(per_tile, MergeParams(strategy, nms_backend="numba")), repeats)
             entry["count"] = len(merged)
             entry["count_error"] = len(merged) - n_cells
             scenario["merge"][strategy] = entry

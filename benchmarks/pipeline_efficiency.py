@@ -67,7 +67,7 @@ def stage_costs(counter: Counter, image: Path) -> dict:
             k += 1
     decode_s = time.perf_counter() - started
     started = time.perf_counter()
-    merge_tiles(per_tile, strategy=counter.merge, iou=counter.meta.nms_iou, nms_backend=counter.nms_backend)
+    merge_tiles(per_tile, counter.merge_params)
     merge_s = time.perf_counter() - started
     return {"read_and_cut_s": read_s, "preprocess_s": preprocess_s, "infer_s": infer_s, "decode_s": decode_s,
             "merge_s": merge_s, "tiles": len(tiles), "_batches": batches}

@@ -46,7 +46,7 @@ def run_once(counter: Counter, image: Path, truth, label: str) -> dict:
     started = time.perf_counter()
     result = counter.count_file(image)
     seconds = time.perf_counter() - started
-    counter.backend = recorder.inner
+    recorder.close()
     if oracle is not None:
         oracle.finish()
     det_tiles = recorder.sources(result.detections, grid)

@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from bcedge.catalogue import resolve_model
 from bcedge.detections import Detections
 from bcedge.runtime.decode import class_thresholds, decode
 from bcedge.runtime.frames import check_frame, check_size, source_flags
-from bcedge.runtime.merge import check_strategy, merge_tiles
+from bcedge.runtime.merge import MergeParams, check_strategy, merge_tiles
 from bcedge.runtime import scale as scaling
 from bcedge.runtime.containment import rules_from_meta, suppress_contained
 from bcedge.runtime.pipeline import run_stages
@@ -34,6 +34,8 @@ from bcedge.runtime.resample import CropSource, ResampledSource, central_window
 from bcedge.runtime.sources import ArraySource, ImageSource, iter_tiles, open_image
 from bcedge.runtime.tilesize import MAX_SIDE, TileCost, choose_tile
 from bcedge.runtime.tiling import Tile, TileGrid, choose_overlap
+
+TileHook = Callable[[Tile, Detections], None]   # (tile, its decoded detections in tile pixels)
 
 @dataclass
 class CountResult:
@@ -97,6 +99,7 @@ class Counter:
         self.rules = rules_from_meta(self.meta.suppression, self.meta.class_names)
         self._last_factor: float | None = None   # the auto scale of the last image: the next one's first guess
         self._lock = threading.Lock()
+        self._tile_hooks: list[TileHook] = []
 
     @classmethod
     def load(cls, model: str | Path = "default", backend: str = "auto", device: str = "auto", **options) -> "Counter":
@@ -135,6 +138,18 @@ class Counter:
         single = width <= tile_w and height <= tile_h and self.grid_offset == (0, 0)   # no seams, no overlap
         return TileGrid.plan(width, height, tile_w, tile_h, 0 if single else self.overlap, offset=self.grid_offset)
 
+    @property
+    def merge_params(self) -> MergeParams:
+        """How this counter merges tile detections (its strategy, the model's NMS IoU, its NMS backend)."""
+        return MergeParams(self.merge, iou=self.meta.nms_iou, nms_backend=self.nms_backend)
+
+    def add_tile_hook(self, hook: TileHook) -> Callable[[], None]:
+        """Call ``hook(tile, detections)`` for each tile once decoded (tile pixels, before the merge), in grid
+        order, on the calling thread; an image counted in two passes (scale estimation) shows both. For
+        benchmarks and tools that look inside the tiling. Returns a function that removes the hook."""
+        self._tile_hooks.append(hook)
+        return lambda: self._tile_hooks.remove(hook)
+
     def warmup(self, iterations: int = 2) -> None:
         """Run the backend on dummy batches, and decode and merge two dummy boxes: numba loads its
         NMS kernels on first use (about 0.5 s), which would otherwise land on the first real image."""
@@ -144,7 +159,7 @@ class Counter:
         scores = np.ones((2, self.meta.num_classes), np.float32)
         dets = decode(boxes, scores, np.zeros_like(self.thresholds), self.meta.nms_iou, 10, self.nms_backend)
         grid = self.plan(*(self.tile or tuple(self.meta.input_size)))
-        merge_tiles([(grid[0], dets)], strategy=self.merge, iou=self.meta.nms_iou, nms_backend=self.nms_backend)
+        merge_tiles([(grid[0], dets)], self.merge_params)
 
     def count(self, frame: np.ndarray, source: str = "frame") -> CountResult:
         """Count one RGB uint8 frame (H, W, 3) of any size (greyscale: counted, flagged)."""
@@ -246,8 +261,11 @@ class Counter:
         per_tile: list[tuple[Tile, Detections]] = []
         for decoded in run_stages(self._batches(view, grid), [self._prepare, self._infer, self._decode]):
             per_tile.extend(decoded)
+            for tile, dets in decoded if self._tile_hooks else ():
+                for hook in self._tile_hooks:
+                    hook(tile, dets)
         merge_started = time.perf_counter()
-        detections = merge_tiles(per_tile, strategy=self.merge, iou=self.meta.nms_iou, nms_backend=self.nms_backend)
+        detections = merge_tiles(per_tile, self.merge_params)
         if scale.factor != 1.0:
             detections = Detections(detections.xyxy / np.float32(scale.factor), detections.scores,
                                     detections.class_ids).clip(src.width, src.height)

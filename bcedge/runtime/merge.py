@@ -49,10 +49,18 @@ class MergeInput:
 
 @dataclass(frozen=True)
 class MergeParams:
-    iou: float = 0.5
-    ios: float = 0.5
-    nms_backend: str = "auto"
-    tolerance: float = 2.0
+    """How tile detections become one set: the strategy and its thresholds (see the module docstring)."""
+
+    strategy: str = "core"
+    iou: float = 0.5            # NMS IoU (core, core+ios, nms)
+    ios: float = 0.5            # intersection over the smaller box (core+ios, greedy_nmm)
+    nms_backend: str = "auto"   # bcedge.runtime.nms backend
+    tolerance: float = 2.0      # px a core's inner sides are widened by (core, core+ios)
+
+    def __post_init__(self) -> None:
+        check_strategy(self.strategy)
+        if self.tolerance < 0:
+            raise ValueError(f"merge: tolerance must be >= 0 pixels, got {self.tolerance!r}")
 
 
 Strategy = Callable[[MergeInput, MergeParams], Detections]
@@ -78,46 +86,27 @@ def check_strategy(name: str) -> str:
     return name
 
 
-def merge_tiles(
-    per_tile: Sequence[tuple[Tile, Detections]],
-    strategy: str = "core",
-    iou: float = 0.5,
-    ios: float = 0.5,
-    nms_backend: str = "auto",
-    tolerance: float = 2.0,
-) -> Detections:
+def merge_tiles(per_tile: Sequence[tuple[Tile, Detections]], params: MergeParams | None = None) -> Detections:
     """Merge detections given per tile in *tile* coordinates (pixel (0, 0) = the tile's corner)."""
     tiles = [tile for tile, _ in per_tile]
     dets = Detections.concat(d.shift(tile.x0, tile.y0) for tile, d in per_tile)
     tile_ids = np.repeat(np.arange(len(per_tile), dtype=np.int64), [len(d) for _, d in per_tile])
-    return merge_detections(dets, tile_ids, tiles, strategy, iou=iou, ios=ios, nms_backend=nms_backend,
-                            tolerance=tolerance)
+    return merge_detections(dets, tile_ids, tiles, params)
 
 
-def merge_detections(
-    dets: Detections,
-    tile_ids: np.ndarray,
-    tiles: Sequence[Tile],
-    strategy: str = "core",
-    iou: float = 0.5,
-    ios: float = 0.5,
-    nms_backend: str = "auto",
-    tolerance: float = 2.0,
-) -> Detections:
+def merge_detections(dets: Detections, tile_ids: np.ndarray, tiles: Sequence[Tile],
+                     params: MergeParams | None = None) -> Detections:
     """Merge detections already in *image* coordinates; ``tile_ids[k]`` indexes ``tiles``."""
-    check_strategy(strategy)
+    params = params or MergeParams()
     tile_ids = np.asarray(tile_ids, dtype=np.int64).reshape(-1)
     if len(tile_ids) != len(dets):
         raise ValueError(f"merge: {len(dets)} detections but {len(tile_ids)} tile ids")
     if len(tile_ids) and (tile_ids.min() < 0 or tile_ids.max() >= len(tiles)):
         raise ValueError(f"merge: tile ids must index the {len(tiles)} tiles given")
-    if tolerance < 0:
-        raise ValueError(f"merge: tolerance must be >= 0 pixels, got {tolerance!r}")
     if len(dets) == 0:
         return Detections.empty()
     dets = _clip_to_image(dets, tiles)
-    params = MergeParams(iou, ios, nms_backend, tolerance)
-    return _STRATEGIES[strategy](MergeInput(dets, tile_ids, tiles), params)
+    return _STRATEGIES[params.strategy](MergeInput(dets, tile_ids, tiles), params)
 
 
 def in_own_core(inp: MergeInput, tolerance: float = 0.0) -> np.ndarray:

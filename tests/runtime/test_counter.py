@@ -143,3 +143,28 @@ def test_tile_other_than_model_input_is_refused():
 def test_unknown_merge_strategy_is_refused_before_any_image():
     with pytest.raises(ValueError, match="unknown merge strategy 'sahi'.*core"):
         Counter(ComponentsBackend(_meta()), merge="sahi")
+
+
+def test_tile_hooks_see_every_tile_in_grid_order_with_the_counters_own_detections():
+    from bcedge.runtime.merge import merge_tiles
+
+    image, truth = _smear()
+    counter = Counter(ComponentsBackend(_meta()), overlap=24, batch_size=3)
+    seen, also = [], []
+    remove = counter.add_tile_hook(lambda tile, dets: seen.append((tile, dets)))
+    counter.add_tile_hook(lambda tile, dets: also.append(tile.index))
+    result = counter.count(image)
+    grid = counter.plan(300, 220)
+    assert [tile.index for tile, _ in seen] == list(range(len(grid))) == also
+    assert all(tile.x0 >= 0 and tile.y0 >= 0 for tile, _ in seen)
+    merged = merge_tiles(seen, counter.merge_params)   # tile pixels, before the merge: merging them again agrees
+    assert merged.counts(CLASSES) == result.counts == truth
+    remove()
+    counter.count(image)
+    assert len(seen) == len(grid) and len(also) == 2 * len(grid)
+
+
+def test_merge_params_follow_the_counter():
+    counter = Counter(ComponentsBackend(_meta()), merge="core+ios", nms_backend="numpy")
+    params = counter.merge_params
+    assert (params.strategy, params.iou, params.nms_backend) == ("core+ios", 0.5, "numpy")

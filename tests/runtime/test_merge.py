@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from bcedge.detections import Detections
-from bcedge.runtime.merge import merge_detections, merge_tiles, strategy_names
+from bcedge.runtime.merge import MergeParams, merge_detections, merge_tiles, strategy_names
 from bcedge.runtime.tiling import TileGrid
 
 
@@ -62,7 +62,7 @@ def test_every_cell_counted_once_whatever_the_grid(strategy, tile, overlap, offs
     cells = make_cells(0, 700, 500, 220, 12, 36)
     per_tile = run_tiles(cells, 700, 500, tile, overlap, offset)
     raw = sum(len(d) for _, d in per_tile)
-    merged = merge_tiles(per_tile, strategy=strategy, nms_backend="numba")
+    merged = merge_tiles(per_tile, MergeParams(strategy, nms_backend="numba"))
     if tile < 700:
         assert raw > len(cells) * 1.1  # the seams really do duplicate cells
     np.testing.assert_array_equal(_sorted_rows(merged), _sorted_rows(cells))
@@ -73,9 +73,9 @@ def test_every_cell_counted_once_whatever_the_grid(strategy, tile, overlap, offs
 def test_core_keeps_overlapping_cells_that_greedy_nmm_merges(tile, overlap, offset):
     cells = make_cells(1, 600, 600, 400, 14, 36, max_iou=0.3)  # clumps: cells overlap up to IoU 0.3
     per_tile = run_tiles(cells, 600, 600, tile, overlap, offset, seed=1)
-    core = merge_tiles(per_tile, strategy="core", iou=0.5)
+    core = merge_tiles(per_tile, MergeParams("core", iou=0.5))
     np.testing.assert_array_equal(_sorted_rows(core), _sorted_rows(cells))
-    assert len(merge_tiles(per_tile, strategy="greedy_nmm")) < len(cells)  # IoS merges distinct clumped cells
+    assert len(merge_tiles(per_tile, MergeParams("greedy_nmm"))) < len(cells)  # IoS merges distinct clumped cells
 
 
 @pytest.mark.parametrize("strategy", ["core", "core+ios"])
@@ -85,14 +85,14 @@ def test_box_jitter_at_core_boundaries_loses_no_cell(strategy):
     cells = make_cells(4, 900, 900, 1500, 8, 20)
     names = ["a", "b", "c"]
     per_tile = run_tiles(cells, 900, 900, 64, 22, seed=4, jitter=1.0)
-    assert merge_tiles(per_tile, strategy=strategy).counts(names) == cells.counts(names)
-    assert len(merge_tiles(per_tile, strategy=strategy, tolerance=0)) < len(cells)  # what the tolerance is for
+    assert merge_tiles(per_tile, MergeParams(strategy)).counts(names) == cells.counts(names)
+    assert len(merge_tiles(per_tile, MergeParams(strategy, tolerance=0))) < len(cells)  # what the tolerance is for
 
 
 def test_plain_nms_double_counts_cut_cells():
     cells = make_cells(2, 700, 500, 220, 12, 36)
     per_tile = run_tiles(cells, 700, 500, 128, 40)
-    assert len(merge_tiles(per_tile, strategy="nms", iou=0.5)) > len(cells)
+    assert len(merge_tiles(per_tile, MergeParams("nms", iou=0.5))) > len(cells)
 
 
 def test_core_ios_merges_seam_leftovers_from_other_tiles_only():
@@ -103,12 +103,12 @@ def test_core_ios_merges_seam_leftovers_from_other_tiles_only():
     stretched = Detections([[88, 12, 114, 28]], [0.6], [0])  # IoU 0.36 with the whole box, IoS 0.62
     nested = Detections([[20, 10, 50, 40], [22, 12, 38, 28]], [0.8, 0.7], [1, 1])  # same tile: kept apart
     per_tile = [(left, Detections.concat([whole, nested]).shift(-left.x0, 0)), (right, stretched.shift(-right.x0, 0))]
-    assert len(merge_tiles(per_tile, strategy="core")) == 4
-    merged = merge_tiles(per_tile, strategy="core+ios", ios=0.5)
+    assert len(merge_tiles(per_tile, MergeParams("core"))) == 4
+    merged = merge_tiles(per_tile, MergeParams("core+ios", ios=0.5))
     assert len(merged) == 3
     assert merged.xyxy[0].tolist() == [76, 10, 114, 30]  # union with the stretched box, best score kept
     assert merged.scores[0] == pytest.approx(0.9)
-    assert len(merge_tiles(per_tile, strategy="greedy_nmm", ios=0.5)) == 2  # SAHI-style also merges the nested pair
+    assert len(merge_tiles(per_tile, MergeParams("greedy_nmm", ios=0.5))) == 2  # SAHI-style also merges the nested pair
 
 
 def test_merge_detections_takes_image_coordinates_and_checks_input():
@@ -117,11 +117,11 @@ def test_merge_detections_takes_image_coordinates_and_checks_input():
     per_tile = run_tiles(cells, 300, 300, 128, 32)
     dets = Detections.concat(d.shift(t.x0, t.y0) for t, d in per_tile)
     ids = np.repeat(np.arange(len(per_tile)), [len(d) for _, d in per_tile])
-    merged = merge_detections(dets, ids, list(grid), strategy="core")
+    merged = merge_detections(dets, ids, list(grid), MergeParams("core"))
     np.testing.assert_array_equal(_sorted_rows(merged), _sorted_rows(cells))
     assert np.all(np.diff(merged.scores) <= 0)  # highest score first
     with pytest.raises(ValueError, match="unknown merge strategy 'x'"):
-        merge_detections(dets, ids, list(grid), strategy="x")
+        merge_detections(dets, ids, list(grid), MergeParams("x"))
     with pytest.raises(ValueError, match="tile ids"):
         merge_detections(dets, ids[:-1], list(grid))
     with pytest.raises(ValueError, match="tile ids must index"):
@@ -135,3 +135,11 @@ def test_padded_single_tile_clips_to_the_image():
     dets = Detections([[40, 30, 60, 50], [5, 5, 15, 15]], [0.9, 0.8], [0, 0])
     merged = merge_tiles([(grid[0], dets)])
     assert merged.xyxy.tolist() == [[40, 30, 50, 40], [5, 5, 15, 15]]
+
+
+def test_merge_params_are_checked_when_made():
+    with pytest.raises(ValueError, match="unknown merge strategy 'x'"):
+        MergeParams("x")
+    with pytest.raises(ValueError, match="tolerance must be >= 0"):
+        MergeParams(tolerance=-1)
+    assert MergeParams() == MergeParams("core", iou=0.5, ios=0.5, nms_backend="auto", tolerance=2.0)
