@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bcedge.cli.options import input_size
+from bcedge.cli.options import add_scale_options, input_size, scale_options
 from bcedge.cli.registry import command
 
 
@@ -47,34 +47,55 @@ def _train(p: argparse.ArgumentParser):
     return run
 
 
-@command("eval", "Evaluate a model on a labelled dataset: COCO mAP, per-class AP, count error")
+@command("eval", "Evaluate a model on labelled data as `count` runs it: mAP, per-class AP, count error, per source")
 def _eval(p: argparse.ArgumentParser):
     p.add_argument("model", help="a bundled model ('default', 'default-int8'), a checkpoint (.pt) or an artifact (.onnx, .engine)")
-    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--data", type=Path, action="append", required=True,
+                   help="labelled dataset (VOC, CSV, COCO, BBBC041, YOLO); repeat to evaluate several at once")
     p.add_argument("--split", default=None)
-    p.add_argument("--json", type=Path, default=None, help="write the metrics as JSON")
+    p.add_argument("--group-by", default="size", choices=["dataset", "size", "folder"],
+                   help="source groups reported separately: per dataset, per frame size (default) or per image folder")
+    p.add_argument("--json", type=Path, default=None, help="also write the metrics as JSON")
     p.add_argument("--pr-curves", type=Path, default=None, help="write PR curves (PNG)")
     p.add_argument("--tune", type=Path, default=None, metavar="OUT",
-                   help="tune per-class score thresholds and NMS IoU on this data; write the model with them to OUT")
-    p.add_argument("--backend", default="auto")
+                   help="tune per-class score thresholds on this data; write the model with them to OUT")
+    p.add_argument("--backend", default="auto", help="onnxruntime, tensorrt or torch (default: by model suffix)")
     p.add_argument("--device", default="auto")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_scale_options(p)
 
     def run(args) -> int:
-        import json
+        import sys
 
-        from bcedge.atomic import atomic_write_json
-        from bcedge.evaluate.artifacts import evaluate_artifact, store_metadata
-        from bcedge.train.prepare import load_training_data
+        from bcedge.atomic import atomic_write_json, check_writable
+        from bcedge.data.multisource import SourceSpec, load_sources
+        from bcedge.data.validate import validate
+        from bcedge.evaluate.artifacts import store_metadata
+        from bcedge.evaluate.runtime_eval import evaluate_runtime
+        from bcedge.evaluate.table import metrics_table
 
-        data = load_training_data(args.data, args.split)
-        metrics, meta = evaluate_artifact(args.model, data, tune=bool(args.tune), backend=args.backend, device=args.device)
+        for out in (args.json, args.pr_curves, args.tune):
+            if out:
+                check_writable(out)
+        data = load_sources([SourceSpec(path, args.split, group_by=args.group_by) for path in args.data])
+        validate(data, policy="drop")
+        bar = None
+        if not args.quiet and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(data), unit="image", desc="eval", file=sys.stderr)
+        progress = (lambda done, total: bar.update(done - bar.n)) if bar else None
+        metrics, meta = evaluate_runtime(args.model, data, tune=bool(args.tune), backend=args.backend,
+                                         device=args.device, progress=progress, **scale_options(args))
+        if bar:
+            bar.close()
         if args.tune:
-            meta.metrics = {**meta.metrics, "tuned_on": {"data": str(args.data), "split": args.split, **_headline(metrics)}}
+            meta.metrics = {**meta.metrics, "tuned_on": {"data": [str(d) for d in args.data], "split": args.split,
+                                                         **_headline(metrics)}}
             print(f"tuned model written to {store_metadata(args.model, meta, args.tune)}")
-        summary = {k: v for k, v in metrics.items() if k != "pr_curves"}
-        print(json.dumps(summary, indent=1))
+        print(metrics_table(metrics))
         if args.json:
-            atomic_write_json(args.json, summary)
+            atomic_write_json(args.json, {k: v for k, v in metrics.items() if k != "pr_curves"})
         if args.pr_curves:
             from bcedge.evaluate.plots import plot_pr_curves
 

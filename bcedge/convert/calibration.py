@@ -138,9 +138,41 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def build_scaled_calibration_set(data: Dataset, out: str | Path, cell_px: float, size: tuple[int, int],
+                                 count: int = DEFAULT_COUNT, seed: int = 0, pad_value: int = DEFAULT_PAD_VALUE) -> "CalibrationSet":
+    """A set for a model with a pixel scale: each image resampled so its median red cell (from its
+    labels) is ``cell_px``, as the runtime resamples, then cut into tiles of ``size`` (padded)."""
+    import cv2
+
+    from bcedge.data.cellsize import image_cell_sizes
+
+    sizes = image_cell_sizes(data)
+    scaled = []
+    for record, cell in zip(data.images, sizes):
+        factor = cell_px / cell if np.isfinite(cell) else 1.0
+        width, height = max(1, round(record.width * factor)), max(1, round(record.height * factor))
+        boxes = record.boxes * np.float32(factor)
+        scaled.append((record, factor, width, height, boxes))
+    resized = Dataset([type(r)(r.image_path, w, h, b, r.labels, r.source, group=r.group) for r, _, w, h, b in scaled],
+                      list(data.class_names), data.root, data.format, list(data.notes))
+    factors = [f for _, f, _, _, _ in scaled]
+
+    def load(index: int) -> np.ndarray:
+        image = read_image(resized.images[index].image_path)
+        record = resized.images[index]
+        interpolation = cv2.INTER_AREA if factors[index] < 1 else cv2.INTER_LINEAR
+        return cv2.resize(image, (record.width, record.height), interpolation=interpolation)
+
+    return build_calibration_set(resized, out, TileSpec(tuple(size), 0, pad_value), count, seed, loader=load,
+                                 extra={"resampled_to_cell_px": cell_px})
+
+
 def build_calibration_set(data: Dataset, out: str | Path, tiles: TileSpec | ModelMeta, count: int = DEFAULT_COUNT,
-                          seed: int = 0, progress: Callable[[int, int], None] | None = None) -> "CalibrationSet":
-    """Cut, select and save a calibration set for a model (its ``ModelMeta``, or an explicit ``TileSpec``)."""
+                          seed: int = 0, progress: Callable[[int, int], None] | None = None,
+                          loader: Callable[[int], np.ndarray] | None = None, extra: dict | None = None) -> "CalibrationSet":
+    """Cut, select and save a calibration set for a model (its ``ModelMeta``, or an explicit ``TileSpec``).
+
+    ``loader(i)`` gives image ``i``'s pixels (default: read the file); ``extra`` goes into the manifest."""
     if not len(data):
         raise CalibrationError("the dataset has no images to calibrate on")
     if count <= 0:
@@ -158,7 +190,7 @@ def build_calibration_set(data: Dataset, out: str | Path, tiles: TileSpec | Mode
     for k, cand in enumerate(selected):
         record = data.images[cand.image]
         if cand.image != image_index:
-            image, image_index = read_image(record.image_path), cand.image
+            image, image_index = (loader(cand.image) if loader else read_image(record.image_path)), cand.image
             sources[cand.image] = {"path": _relative(record.image_path, data.root), "sha256": _sha256(record.image_path)}
         array[k] = cut_tile(image, cand, spec)
         digest.update(array[k].tobytes())
@@ -181,6 +213,7 @@ def build_calibration_set(data: Dataset, out: str | Path, tiles: TileSpec | Mode
         "class_tiles": {n: sum(1 for e in entries if n in e["classes"]) for n in data.class_names},
         "class_boxes": {n: sum(e["classes"].get(n, 0) for e in entries) for n in data.class_names},
         "tiles_sha256": digest.hexdigest(),
+        **(extra or {}),
         "sources": [sources[i] for i in sorted(sources)],
         "tiles": entries,
     }

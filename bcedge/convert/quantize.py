@@ -113,7 +113,8 @@ def quantize(src: str | Path, calib_dir: str | Path, out: str | Path, options: Q
     if meta.precision != "fp32":
         raise ValueError(f"{src}: is {meta.precision}; INT8 quantization starts from an fp32 export")
     calib = CalibrationSet.load(calib_dir)
-    calib.check_model(meta.input_size, str(src))
+    if not meta.dynamic_input:   # a dynamic-input graph takes the set's tiles at any size
+        calib.check_model(meta.input_size, str(src))
     exclude = graph.head_tail_nodes(model) + graph.proposal_nodes(model)  # the latter: two-stage heads only
     if options.keep_final_convs:
         exclude += graph.final_compute_nodes(model)

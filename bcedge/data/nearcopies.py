@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 THUMB = (32, 32)
-MAX_MEAN_ABS_DIFF = 0.12   # in units of the thumbnail's standard deviation
+MAX_MEAN_ABS_DIFF = 0.25   # in units of the thumbnail's standard deviation (unrelated frames: about 1)
 
 
 def thumbnail(path: str | Path) -> np.ndarray | None:
@@ -39,8 +39,7 @@ def near_copies(paths: list[Path], references: list[Path], threshold: float = MA
         thumb = thumbnail(path)
         if thumb is None:
             continue
-        best = min(float(np.abs(stack - v.reshape(1, -1)).mean(axis=1).min()) if True else 0 for v in _variants(thumb))
-        if best <= threshold:
-            diffs = [np.abs(stack - v.reshape(1, -1)).mean(axis=1) for v in _variants(thumb)]
-            found[Path(path)] = ref_thumbs[int(np.argmin(np.min(np.stack(diffs), axis=0)))][0]
+        distances = np.min([np.abs(stack - v.reshape(1, -1)).mean(axis=1) for v in _variants(thumb)], axis=0)
+        if distances.min() <= threshold:
+            found[Path(path)] = ref_thumbs[int(np.argmin(distances))][0]
     return found

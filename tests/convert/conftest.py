@@ -27,6 +27,11 @@ def exported(tmp_path_factory):
                 # spread the RPN's objectness as training does: an untrained RPN scores every anchor
                 # alike, and the proposal order then hangs on rounding differences between runtimes
                 torch.nn.init.normal_(detector.model.rpn.head.cls_logits.weight, std=0.5)
+            if arch.startswith("fcos_lite"):
+                # the same for the light head: its near-zero initial logits give all locations one score
+                head = detector.model.head
+                torch.nn.init.normal_(head.classification_head.cls_logits.weight, std=0.5)
+                torch.nn.init.constant_(head.regression_head.bbox_reg.bias, 1.0)  # boxes of some size, not zero
             stem = root / f"{arch}{'_pre' if pretrained else ''}"
             detector.save(stem.with_suffix(".pt"))
             cache[key] = (stem.with_suffix(".pt"), torch2onnx(detector, stem.with_suffix(".onnx")))

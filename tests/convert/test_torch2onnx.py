@@ -20,7 +20,7 @@ from bcedge.parity import TOLERANCES, compare, random_batches  # noqa: E402
 
 from convert_helpers import CLASSES, SIZE  # noqa: E402
 
-DEFAULT = ["fcos_efficientnet_lite0", "retinanet_efficientnet_lite0", "ssdlite_efficientnet_lite0",
+DEFAULT = ["fcos_lite_efficientnet_lite0", "fcos_efficientnet_lite0", "retinanet_efficientnet_lite0", "ssdlite_efficientnet_lite0",
            "faster_rcnn_efficientnet_lite0", "fcos_mobilenet_v3_large", "ssdlite_resnet50"]
 SLOW = [a for a in zoo() if a not in DEFAULT]
 
@@ -127,3 +127,31 @@ def test_fast_nms_keeps_what_no_higher_box_overlaps():
     scores = torch.tensor([[0.9, 0.8, 0.7, 0.6]])
     assert fast_nms_keep(boxes, scores, 0.7).tolist() == [[1.0, 0.0, 1.0, 0.0]]
     assert fast_nms_keep(boxes, scores, 0.95).tolist() == [[1.0, 1.0, 1.0, 1.0]]
+
+
+def test_dynamic_input_graph_runs_other_sizes_like_torch(exported):
+    """FCOS-Lite's graph takes any multiple of 32: ONNX Runtime matches torch at sizes never traced."""
+    import torch
+
+    from bcedge.models import load_detector
+
+    ckpt, path = exported("fcos_lite_efficientnet_lite0")
+    meta = read_onnx_meta(path)
+    assert meta.dynamic_input and meta.stride == 32
+    model = onnx.load(str(path))
+    (images,) = model.graph.input
+    assert [d.dim_param or d.dim_value for d in images.type.tensor_type.shape.dim] == ["batch", 3, "height", "width"]
+    detector, _ = load_detector(ckpt)
+    detector.eval()
+    runner = load_backend(path)
+    for height, width in [(96, 160), (128, 64)]:
+        batch = np.random.default_rng(height).random((2, 3, height, width), dtype=np.float32)
+        boxes, scores = runner.infer(batch)
+        with torch.no_grad():
+            ref_boxes, ref_scores = detector.deploy(torch.from_numpy(batch))
+        points = (height // 8) * (width // 8) + (height // 16) * (width // 16) + (height // 32) * (width // 32)
+        assert boxes.shape == (2, points, 4) and scores.shape == (2, points, len(CLASSES))
+        np.testing.assert_allclose(boxes, ref_boxes.numpy(), atol=1e-2)
+        np.testing.assert_allclose(scores, ref_scores.numpy(), atol=1e-4)
+    with pytest.raises(ValueError, match="multiples of 32"):
+        runner.infer(np.zeros((1, 3, 100, 64), np.float32))

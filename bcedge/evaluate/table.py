@@ -1,0 +1,34 @@
+"""Evaluation metrics as a text table, like ``yolo val``: per class, then per source group."""
+from __future__ import annotations
+
+
+def _row(cells: list, widths: list[int]) -> str:
+    return "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+
+def metrics_table(metrics: dict) -> str:
+    head = ["class", "labels", "AP50", "AP", "P", "R", "count MAE", "median rel. err"]
+    widths = [12, 7, 6, 6, 6, 6, 10, 16]
+    lines = [_row(head, widths)]
+    counts = metrics["count_error"]
+    lines.append(_row(["all", sum(c["truth"] for c in counts.values()), f"{metrics['mAP50']:.3f}", f"{metrics['mAP']:.3f}",
+                       "", "", "", ""], widths))
+    for name, entry in metrics["per_class"].items():
+        error = counts[name]
+        lines.append(_row([name, error["truth"], f"{entry['AP50']:.3f}", f"{entry['AP']:.3f}",
+                           f"{entry.get('precision', 0):.3f}", f"{entry.get('recall', 0):.3f}",
+                           f"{error['count_mae']:.2f}", f"{error.get('count_medre', 0) * 100:.1f}%"], widths))
+    groups = metrics.get("groups") or {}
+    if groups:
+        names = list(metrics["per_class"])
+        head = ["group", "images", "mAP50", "mAP"] + [f"{n} med. err" for n in names]
+        widths = [max(12, *(len(g) for g in groups)), 7, 6, 6] + [max(10, len(n) + 10) for n in names]
+        lines += ["", _row(head, widths)]
+        for group, entry in groups.items():
+            lines.append(_row([group, entry["images"], f"{entry['mAP50']:.3f}", f"{entry['mAP']:.3f}"] +
+                              [f"{entry['count_error'][n].get('count_medre', 0) * 100:.1f}%" for n in names], widths))
+    scale = metrics.get("scale")
+    if scale:
+        lines += ["", f"scale: {scale['methods']}, median factor {scale['factor_median']}, "
+                      f"second pass on {scale['second_pass_share'] * 100:.0f}% of images"]
+    return "\n".join(lines)

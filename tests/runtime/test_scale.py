@@ -1,0 +1,144 @@
+"""Scale-aware counting: user-given scales, the auto estimate, and boxes mapped back to the user's pixels.
+
+The backend is a test double that "detects" dark disks by thresholding each tile, so the scale the
+counter chooses and the boxes it returns can be checked against disks drawn at known places.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from bcedge.artifact import ModelMeta
+from bcedge.runtime import scale as scaling
+from bcedge.runtime.counter import Counter
+
+CELL_PX = 56.0
+
+
+class DiskBackend:
+    """Boxes of the dark blobs in each tile, as a detector graph would give them (one score row each)."""
+
+    name = "disks"
+
+    def __init__(self, meta: ModelMeta) -> None:
+        self.meta, self.calls = meta, []
+
+    def infer(self, batch: np.ndarray):
+        self.calls.append(batch.shape)
+        out_boxes, out_scores = [], []
+        for tile in batch:
+            grey = (tile.mean(axis=0) * 255).astype(np.uint8)
+            count, _, stats, _ = cv2.connectedComponentsWithStats((grey < 100).astype(np.uint8))
+            boxes = np.array([[x, y, x + w, y + h] for x, y, w, h, _ in stats[1:]], np.float32).reshape(-1, 4)
+            scores = np.zeros((len(boxes), self.meta.num_classes), np.float32)
+            scores[:, 0] = 0.9
+            out_boxes.append(boxes)
+            out_scores.append(scores)
+        width = max(len(b) for b in out_boxes) or 1
+        pad = lambda a, n: np.concatenate([a, np.zeros((n - len(a), a.shape[1]), np.float32)])  # noqa: E731
+        return np.stack([pad(b, width) for b in out_boxes]), np.stack([pad(s, width) for s in out_scores])
+
+    def warmup(self, *args) -> None:
+        pass
+
+    def describe(self) -> str:
+        return "disk finder"
+
+
+def scaled_meta(**extra) -> ModelMeta:
+    return ModelMeta(arch="test", head="test", backbone="test", class_names=["RBC", "WBC", "Platelets"],
+                     input_size=(256, 256), dynamic_input=True, stride=32, max_object_size=80.0,
+                     score_thresholds={"RBC": 0.5, "WBC": 0.5, "Platelets": 0.5},
+                     pixel_scale={"cell_px": CELL_PX, "training_data": {"median_px": 100.0}}, **extra)
+
+
+def smear(diameter: int, size=(900, 700), spacing: float = 1.6, seed: int = 0):
+    """Grey image with dark disks of ``diameter`` px on a jittered grid; returns (image, true boxes)."""
+    rng = np.random.default_rng(seed)
+    image = np.full((size[1], size[0], 3), 220, np.uint8)
+    step = int(diameter * spacing)
+    boxes = []
+    for cy in range(step // 2 + 4, size[1] - step // 2, step):
+        for cx in range(step // 2 + 4, size[0] - step // 2, step):
+            x, y = cx + int(rng.integers(-3, 4)), cy + int(rng.integers(-3, 4))
+            cv2.circle(image, (x, y), diameter // 2, (40, 40, 40), -1)
+            boxes.append([x - diameter / 2, y - diameter / 2, x + diameter / 2, y + diameter / 2])
+    return image, np.array(boxes, np.float32)
+
+
+@pytest.mark.parametrize("diameter", [40, 100, 150])
+def test_auto_scale_finds_the_cell_size_and_counts_every_disk(diameter):
+    image, truth = smear(diameter)
+    counter = Counter(DiskBackend(scaled_meta()), cell_size="auto")
+    result = counter.count(image)
+    assert result.scale.method == "auto"
+    assert result.scale.cell_px == pytest.approx(diameter, rel=0.12)
+    assert result.scale.factor == pytest.approx(CELL_PX / diameter, rel=0.12)
+    assert result.counts["RBC"] == len(truth)
+    # boxes come back in the image's own pixels: every true disk has a box within a few pixels
+    found = result.detections.xyxy
+    nearest = np.abs(found[None, :, :] - truth[:, None, :]).max(axis=2).min(axis=1)
+    assert nearest.max() <= 0.06 * diameter + 3
+    assert result.to_dict()["scale"]["method"] == "auto"
+
+
+def test_a_given_cell_size_and_pixel_pitch_set_the_factor():
+    image, truth = smear(100)
+    by_size = Counter(DiskBackend(scaled_meta()), cell_size=100).count(image)
+    assert by_size.scale.method == "cell-size" and by_size.scale.factor == pytest.approx(0.56)
+    by_pitch = Counter(DiskBackend(scaled_meta()), um_per_px=0.075).count(image)   # 7.5 um / 0.075 = 100 px
+    assert by_pitch.scale.method == "um-per-px" and by_pitch.scale.factor == pytest.approx(0.56)
+    assert by_size.counts == by_pitch.counts and by_size.counts["RBC"] == len(truth)
+
+
+def test_images_at_the_training_scale_are_not_resampled():
+    image, _ = smear(int(CELL_PX))
+    backend = DiskBackend(scaled_meta())
+    result = Counter(backend, cell_size="auto").count(image)
+    assert result.scale.factor == 1.0          # within the snap: no interpolation at all
+    exact = Counter(DiskBackend(scaled_meta()), cell_size=CELL_PX).count(image)
+    assert result.counts == exact.counts
+
+
+def test_no_cells_falls_back_to_the_training_images_scale_and_says_so():
+    blank = np.full((400, 500, 3), 220, np.uint8)
+    result = Counter(DiskBackend(scaled_meta()), cell_size="auto").count(blank)
+    assert result.scale.method == "fallback"
+    assert result.scale.factor == pytest.approx(CELL_PX / 100.0)
+    assert "red cells found" in result.scale.note and result.total == 0
+
+
+def test_a_stream_reuses_the_last_scale_so_the_second_frame_takes_one_pass():
+    counter = Counter(DiskBackend(scaled_meta()), cell_size="auto")
+    first = counter.count(smear(150, seed=1)[0])
+    second = counter.count(smear(150, seed=2)[0])
+    assert first.scale.passes >= 2 and second.scale.passes == 1
+    assert second.timings["estimate_s"] == 0.0
+
+
+def test_models_without_a_pixel_scale_count_at_their_tile_scale():
+    meta = scaled_meta()
+    meta.pixel_scale = {}
+    result = Counter(DiskBackend(meta), cell_size="auto").count(smear(60)[0])
+    assert result.scale.method == "model" and result.scale.factor == 1.0
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"cell_size": 0}, "positive"), ({"cell_size": -3}, "positive"), ({"cell_size": float("nan")}, "positive"),
+    ({"um_per_px": 0}, "pixel pitch"), ({"um_per_px": 50}, "pixel pitch"),
+    ({"cell_size": 50, "um_per_px": 0.1}, "not both"),
+])
+def test_impossible_scales_are_refused_up_front(options, message):
+    with pytest.raises(ValueError, match=message):
+        Counter(DiskBackend(scaled_meta()), **options)
+
+
+def test_a_cell_larger_than_the_image_is_refused():
+    with pytest.raises(ValueError, match="larger than the image"):
+        Counter(DiskBackend(scaled_meta()), cell_size=5000).count(np.full((300, 400, 3), 200, np.uint8))
+
+
+def test_snap_and_reuse_tolerance():
+    assert scaling.snap(1.08) == 1.0 and scaling.snap(1.2) == 1.2
+    assert scaling.close_enough(0.5, 0.56) and not scaling.close_enough(0.5, 0.7)
