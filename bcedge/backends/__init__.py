@@ -32,10 +32,8 @@ def backend_classes() -> dict[str, type[Backend]]:
 
 
 def backend_class(name: str) -> type[Backend]:
-    classes = backend_classes()
-    if name not in classes:
-        raise ValueError(f"unknown backend {name!r}; known: {', '.join(sorted(classes))}")
-    return classes[name]
+    backend_classes()
+    return BACKENDS.lookup(name)
 
 
 def suffix_backends() -> dict[str, str]:

@@ -22,8 +22,9 @@ from typing import Callable
 import numpy as np
 
 from bcedge.artifact import ArtifactError, ModelMeta
+from bcedge.registry import Registry
 
-BACKENDS: dict[str, type["Backend"]] = {}
+BACKENDS: Registry[type["Backend"]] = Registry("backend")
 
 
 class BackendUnavailable(RuntimeError):
@@ -33,8 +34,7 @@ class BackendUnavailable(RuntimeError):
 def register_backend(name: str) -> Callable:
     def add(cls):
         cls.name = name
-        BACKENDS[name] = cls
-        return cls
+        return BACKENDS.add(name, cls)
 
     return add
 

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 from bcedge.backends import backend_class
 from bcedge.bench.timing import TimingPolicy
+from bcedge.registry import Registry
 
 OK = "ok"
 EXPORT_FAILED = "export failed"
@@ -95,12 +96,11 @@ _CPU_ARCHS = tuple(f"{head}_{LITE0}" for head in ("fcos", "retinanet", "ssdlite"
     "fcos_mobilenet_v3_large", "fcos_resnet50")
 _GPU_RUNNERS = ("torch:cuda", "onnxruntime:cuda", "onnxruntime:tensorrt", "tensorrt:cuda")
 
-PROFILES: dict[str, Profile] = {}
+PROFILES: Registry[Profile] = Registry("benchmark profile")
 
 
 def register_profile(profile: Profile) -> Profile:
-    PROFILES[profile.name] = profile
-    return profile
+    return PROFILES.add(profile.name, profile)
 
 
 register_profile(Profile(
@@ -129,9 +129,7 @@ register_profile(Profile(
 
 
 def get_profile(name: str) -> Profile:
-    if name not in PROFILES:
-        raise ValueError(f"unknown benchmark profile {name!r}; known: {', '.join(PROFILES)}")
-    return PROFILES[name]
+    return PROFILES.lookup(name)
 
 
 # --- what this machine can run: asked of the backend classes (bcedge.backends) ------------------------------

@@ -9,7 +9,9 @@ import argparse
 import sys
 from collections.abc import Callable
 
-_COMMANDS: dict[str, tuple[str, Callable]] = {}  # name -> (help, add_arguments)
+from bcedge.registry import Registry
+
+_COMMANDS: Registry[tuple[str, Callable]] = Registry("command")  # name -> (help, add_arguments)
 _EXTRA_OF_MODULE = {"torch": "train", "torchvision": "train", "pycocotools": "train", "onnxslim": "train",
                     "matplotlib": "train", "watchdog": "watch", "onnxruntime": "cpu"}  # optional dependency -> its extra
 
@@ -25,7 +27,7 @@ def command(name: str, help: str):
     """
 
     def register(add_arguments: Callable) -> Callable:
-        _COMMANDS[name] = (help, add_arguments)
+        _COMMANDS.add(name, (help, add_arguments))
         return add_arguments
 
     return register

@@ -10,44 +10,38 @@ the same class ids. COCO keeps its category-id order.
 """
 from __future__ import annotations
 
-import importlib
 import json
 from collections import Counter
 from pathlib import Path
 from typing import Callable, Iterable
 
 from bcedge.data.annotations import Dataset
-
-READERS: dict[str, str] = {
-    "voc": "bcedge.data.voc",
-    "coco": "bcedge.data.coco",
-    "bbbc041": "bcedge.data.bbbc041",
-    "csv": "bcedge.data.csv_boxes",
-    "yolo": "bcedge.data.yolo",
-}
-WRITERS: dict[str, tuple[str, str]] = {
-    "coco": ("bcedge.data.coco", "write_coco"),
-    "yolo": ("bcedge.data.yolo", "write_yolo"),
-}
+from bcedge.registry import Registry, load_target
 
 
 class DatasetError(ValueError):
     """A dataset cannot be read or fails validation; the message names the file and the problem."""
 
 
+READERS: Registry[str] = Registry("dataset format", DatasetError)   # name -> reader module
+READERS.add("voc", "bcedge.data.voc")
+READERS.add("coco", "bcedge.data.coco")
+READERS.add("bbbc041", "bcedge.data.bbbc041")
+READERS.add("csv", "bcedge.data.csv_boxes")
+READERS.add("yolo", "bcedge.data.yolo")
+WRITERS: Registry[str] = Registry("output format", DatasetError)    # name -> "module:write function"
+WRITERS.add("coco", "bcedge.data.coco:write_coco")
+WRITERS.add("yolo", "bcedge.data.yolo:write_yolo")
+
+
 def reader(name: str):
     """The reader module registered as ``name``."""
-    if name not in READERS:
-        raise DatasetError(f"unknown dataset format {name!r}; known: {', '.join(sorted(READERS))}")
-    return importlib.import_module(READERS[name])
+    return load_target(READERS.lookup(name))
 
 
 def writer(name: str) -> Callable:
     """The writer function ``write(dataset, out_path)`` registered as ``name``."""
-    if name not in WRITERS:
-        raise DatasetError(f"unknown output format {name!r}; known: {', '.join(sorted(WRITERS))}")
-    module, func = WRITERS[name]
-    return getattr(importlib.import_module(module), func)
+    return load_target(WRITERS.lookup(name))
 
 
 def detect_format(path: str | Path) -> str:

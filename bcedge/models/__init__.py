@@ -14,7 +14,7 @@ from bcedge.models import backbones as _backbones  # noqa: F401  (registers back
 from bcedge.models import heads as _heads  # noqa: F401  (registers heads)
 from bcedge.models.anchors import anchor_config
 from bcedge.models.detector import Detector, FixedSizeTransform, StrideTransform, read_checkpoint
-from bcedge.models.registry import BACKBONES, HEADS, lookup
+from bcedge.models.registry import BACKBONES, HEADS
 
 __all__ = ["build_detector", "load_detector", "split_arch", "zoo", "Detector"]
 
@@ -42,8 +42,8 @@ def build_detector(arch: str, class_names: list[str], input_size: tuple[int, int
     head_name, backbone_name = split_arch(arch)
     if any(v % 32 for v in input_size):
         raise ValueError(f"input size {input_size[0]}x{input_size[1]} must be a multiple of 32 on both sides")
-    body = lookup(BACKBONES, backbone_name, "backbone")(pretrained)
-    head = lookup(HEADS, head_name, "head")
+    body = BACKBONES.lookup(backbone_name)(pretrained)
+    head = HEADS.lookup(head_name)
     if meta is None:
         meta = ModelMeta(arch=arch, head=head_name, backbone=backbone_name, class_names=list(class_names),
                          input_size=tuple(input_size), mean=body.mean, std=body.std,

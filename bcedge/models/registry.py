@@ -4,16 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-BACKBONES: dict[str, Callable] = {}
-HEADS: dict[str, "HeadSpec"] = {}
+from bcedge.registry import Registry
 
-
-def register_backbone(name: str):
-    def add(builder: Callable) -> Callable:
-        BACKBONES[name] = builder
-        return builder
-
-    return add
+BACKBONES: Registry[Callable] = Registry("backbone")   # name -> (pretrained) -> BackboneBody
+HEADS: Registry["HeadSpec"] = Registry("head")
+register_backbone = BACKBONES.register
 
 
 @dataclass(frozen=True)
@@ -27,13 +22,7 @@ class HeadSpec:
 
 def register_head(name: str, deploy: Callable, two_stage: bool = False):
     def add(builder: Callable) -> Callable:
-        HEADS[name] = HeadSpec(builder, deploy, two_stage)
+        HEADS.add(name, HeadSpec(builder, deploy, two_stage))
         return builder
 
     return add
-
-
-def lookup(table: dict[str, Callable], name: str, what: str) -> Callable:
-    if name not in table:
-        raise ValueError(f"unknown {what} {name!r}; known: {', '.join(sorted(table))}")
-    return table[name]

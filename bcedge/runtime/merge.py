@@ -1,6 +1,6 @@
 """Merge per-tile detections into one set per image, so a cell cut by a tile border counts once.
 
-Strategies, registered by name (``register_strategy``):
+Strategies, registered by name (``MERGE_STRATEGIES``):
 
 ``core`` (default)
     Keep a detection only from the tile whose core holds its centre (cores partition the image;
@@ -33,6 +33,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from bcedge.detections import Detections
+from bcedge.registry import Registry
 from bcedge.runtime.nms import nms
 from bcedge.runtime.nms.nmm import cross_tile_merge, greedy_nmm
 from bcedge.runtime.tiling import Tile
@@ -64,25 +65,16 @@ class MergeParams:
 
 
 Strategy = Callable[[MergeInput, MergeParams], Detections]
-_STRATEGIES: dict[str, Strategy] = {}
-
-
-def register_strategy(name: str) -> Callable[[Strategy], Strategy]:
-    def add(fn: Strategy) -> Strategy:
-        _STRATEGIES[name] = fn
-        return fn
-
-    return add
+MERGE_STRATEGIES: Registry[Strategy] = Registry("merge strategy")
 
 
 def strategy_names() -> list[str]:
-    return list(_STRATEGIES)
+    return MERGE_STRATEGIES.names()
 
 
 def check_strategy(name: str) -> str:
     """``name`` if it is a registered strategy, else ValueError naming the known ones."""
-    if name not in _STRATEGIES:
-        raise ValueError(f"unknown merge strategy {name!r}; known: {', '.join(_STRATEGIES)}")
+    MERGE_STRATEGIES.lookup(name)
     return name
 
 
@@ -106,7 +98,7 @@ def merge_detections(dets: Detections, tile_ids: np.ndarray, tiles: Sequence[Til
     if len(dets) == 0:
         return Detections.empty()
     dets = _clip_to_image(dets, tiles)
-    return _STRATEGIES[params.strategy](MergeInput(dets, tile_ids, tiles), params)
+    return MERGE_STRATEGIES[params.strategy](MergeInput(dets, tile_ids, tiles), params)
 
 
 def in_own_core(inp: MergeInput, tolerance: float = 0.0) -> np.ndarray:
@@ -141,14 +133,14 @@ def _nms_select(dets: Detections, params: MergeParams) -> np.ndarray:
     return nms(dets.xyxy, dets.scores, dets.class_ids, params.iou, backend=params.nms_backend)
 
 
-@register_strategy("core")
+@MERGE_STRATEGIES.register("core")
 def _core(inp: MergeInput, params: MergeParams) -> Detections:
     inside = np.flatnonzero(in_own_core(inp, params.tolerance))
     kept = inside[_nms_select(inp.dets[inside], params)]
     return inp.dets[kept]
 
 
-@register_strategy("core+ios")
+@MERGE_STRATEGIES.register("core+ios")
 def _core_ios(inp: MergeInput, params: MergeParams) -> Detections:
     inside = np.flatnonzero(in_own_core(inp, params.tolerance))
     kept = inside[_nms_select(inp.dets[inside], params)]
@@ -157,12 +149,12 @@ def _core_ios(inp: MergeInput, params: MergeParams) -> Detections:
     return Detections(boxes, dets.scores[keep], dets.class_ids[keep])
 
 
-@register_strategy("nms")
+@MERGE_STRATEGIES.register("nms")
 def _plain_nms(inp: MergeInput, params: MergeParams) -> Detections:
     return inp.dets[_nms_select(inp.dets, params)]
 
 
-@register_strategy("greedy_nmm")
+@MERGE_STRATEGIES.register("greedy_nmm")
 def _greedy_nmm(inp: MergeInput, params: MergeParams) -> Detections:
     d = inp.dets
     keep, boxes = greedy_nmm(d.xyxy, d.scores, d.class_ids, params.ios)

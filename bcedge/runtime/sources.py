@@ -15,11 +15,10 @@ to change it (OpenCV itself refuses more than 2**30). Larger smears should come 
 non-interlaced PNG, which stream at any size.
 
 Every source returns RGB uint8 ``(rows, width, 3)`` through ``bcedge.imageio.to_rgb``; every error
-names the file. A new format is a reader module plus one ``register_format`` line.
+names the file. A new format is a reader module plus one ``register_source_format`` line.
 """
 from __future__ import annotations
 
-import importlib
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from bcedge.imageio import ImageReadError, to_rgb
+from bcedge.registry import Registry, load_target
 from bcedge.runtime.tiling import Tile, TileGrid
 
 DEFAULT_MAX_DECODE_PIXELS = 2**28
@@ -117,40 +117,40 @@ class ArraySource(ImageSource):
 
 
 @dataclass(frozen=True)
-class ImageFormat:
+class SourceFormat:
     name: str
     magic: tuple[bytes, ...]
     opener: str  # "module:function" taking (path: Path, max_pixels: int) -> ImageSource
     suffixes: tuple[str, ...] = ()
 
 
-_FORMATS: dict[str, ImageFormat] = {}
+SOURCE_FORMATS: Registry[SourceFormat] = Registry("image format")
 
 
-def register_format(name: str, magic: tuple[bytes, ...], opener: str, suffixes: tuple[str, ...] = ()) -> None:
-    _FORMATS[name] = ImageFormat(name, magic, opener, suffixes)
+def register_source_format(name: str, magic: tuple[bytes, ...], opener: str, suffixes: tuple[str, ...] = ()) -> None:
+    SOURCE_FORMATS.add(name, SourceFormat(name, magic, opener, suffixes))
 
 
-register_format("png", (b"\x89PNG\r\n\x1a\n",), "bcedge.runtime.readers.png:open_png", (".png",))
-register_format("tiff", (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"), "bcedge.runtime.readers.tiff:open_tiff",
+register_source_format("png", (b"\x89PNG\r\n\x1a\n",), "bcedge.runtime.readers.png:open_png", (".png",))
+register_source_format("tiff", (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"), "bcedge.runtime.readers.tiff:open_tiff",
                 (".tif", ".tiff"))
-register_format("jpeg", (b"\xff\xd8\xff",), "bcedge.runtime.readers.whole:open_jpeg", (".jpg", ".jpeg"))
-register_format("bmp", (b"BM",), "bcedge.runtime.readers.whole:open_bmp", (".bmp",))
+register_source_format("jpeg", (b"\xff\xd8\xff",), "bcedge.runtime.readers.whole:open_jpeg", (".jpg", ".jpeg"))
+register_source_format("bmp", (b"BM",), "bcedge.runtime.readers.whole:open_bmp", (".bmp",))
 
 
-def sniff_format(path: str | Path) -> ImageFormat:
+def sniff_format(path: str | Path) -> SourceFormat:
     """The registered format whose magic bytes start the file."""
     path = Path(path)
     with open(path, "rb") as f:
         head = f.read(16)
     if not head:
         raise ImageReadError(f"{path}: file is empty (zero bytes)")
-    for fmt in _FORMATS.values():
+    for fmt in SOURCE_FORMATS.values():
         if any(head.startswith(m) for m in fmt.magic):
             return fmt
-    claimed = [f.name.upper() for f in _FORMATS.values() if path.suffix.lower() in f.suffixes]
+    claimed = [f.name.upper() for f in SOURCE_FORMATS.values() if path.suffix.lower() in f.suffixes]
     what = f"named {path.suffix} but is not a {claimed[0]} file (corrupt or mislabelled)" if claimed else \
-        f"not a supported image ({', '.join(f.name.upper() for f in _FORMATS.values())})"
+        f"not a supported image ({', '.join(f.name.upper() for f in SOURCE_FORMATS.values())})"
     raise ImageReadError(f"{path}: {what}; it starts with bytes {head[:8].hex(' ')}")
 
 
@@ -162,8 +162,7 @@ def open_image(path: str | Path, max_pixels: int | None = None) -> ImageSource:
     if not path.is_file():
         raise ImageReadError(f"{path}: not a file")
     fmt = sniff_format(path)
-    module, _, function = fmt.opener.partition(":")
-    opener: Callable[[Path, int], ImageSource] = getattr(importlib.import_module(module), function)
+    opener: Callable[[Path, int], ImageSource] = load_target(fmt.opener)
     return opener(path, max_decode_pixels(max_pixels))
 
 

@@ -91,7 +91,7 @@ def test_auto_and_errors():
         nms(np.full((1, 4), np.nan), [1.0], [0])
     with pytest.raises(ValueError, match="scores"):
         nms(boxes, scores[:3], classes)
-    nms_pkg.register_backend("alias_numba", "bcedge.runtime.nms.numba_nms")
+    nms_pkg.register_nms_backend("alias_numba", "bcedge.runtime.nms.numba_nms")
     assert "alias_numba" in nms_pkg.backend_names()
 
 

@@ -17,11 +17,11 @@ from bcedge.data.synth.api import SmearResult, generate_smear, labels_path_for
 from bcedge.data.synth.config import CELL_CLASSES, PLATELETS, RBC, RING, WBC, SmearConfig, SmearStyle
 from bcedge.data.synth.layout import Cell, Layout, make_layout
 from bcedge.data.synth.render import StripRenderer, render_layout
-from bcedge.data.synth.sinks import FORMATS, ImageFormat, register_format
+from bcedge.data.synth.sinks import SMEAR_FORMATS, SmearFormat, register_smear_format
 from bcedge.data.synth.truth import CellTruth, to_coco
 
 __all__ = [
     "generate_smear", "SmearResult", "labels_path_for", "SmearConfig", "SmearStyle", "make_layout", "Layout",
-    "Cell", "StripRenderer", "render_layout", "CellTruth", "to_coco", "FORMATS", "ImageFormat", "register_format",
+    "Cell", "StripRenderer", "render_layout", "CellTruth", "to_coco", "SMEAR_FORMATS", "SmearFormat", "register_smear_format",
     "CELL_CLASSES", "RBC", "WBC", "PLATELETS", "RING",
 ]

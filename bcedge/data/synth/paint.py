@@ -17,6 +17,7 @@ import numpy as np
 from bcedge.data.synth.config import PLATELETS, RBC, RING, WBC, SmearStyle
 from bcedge.data.synth.geometry import coverage
 from bcedge.data.synth.layout import Cell
+from bcedge.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -27,14 +28,8 @@ class PaintContext:
 
 
 Painter = Callable[[Cell, np.ndarray, np.ndarray, PaintContext], tuple[np.ndarray, np.ndarray]]
-PAINTERS: dict[str, Painter] = {}
-
-
-def painter(kind: str):
-    def register(fn: Painter) -> Painter:
-        PAINTERS[kind] = fn
-        return fn
-    return register
+PAINTERS: Registry[Painter] = Registry("cell kind")
+painter = PAINTERS.register   # @painter(kind)
 
 
 def _colour(od_field: np.ndarray, rgb) -> np.ndarray:
@@ -116,8 +111,4 @@ def paint_ring(cell: Cell, xs: np.ndarray, ys: np.ndarray, ctx: PaintContext):
 
 
 def paint(cell: Cell, xs: np.ndarray, ys: np.ndarray, ctx: PaintContext) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        fn = PAINTERS[cell.kind]
-    except KeyError:
-        raise ValueError(f"no painter for cell kind {cell.kind!r}; known: {sorted(PAINTERS)}") from None
-    return fn(cell, xs, ys, ctx)
+    return PAINTERS.lookup(cell.kind)(cell, xs, ys, ctx)

@@ -14,13 +14,14 @@ import numpy as np
 
 from bcedge.atomic import atomic_path, atomic_write_bytes
 from bcedge.data.pngstream import PngStreamWriter
+from bcedge.registry import Registry
 
 Strips = Iterator[np.ndarray]
 IN_MEMORY_MAX_PIXELS = 8192 * 8192  # formats that need the whole image at once (JPEG, in-memory result)
 
 
 @dataclass(frozen=True)
-class ImageFormat:
+class SmearFormat:
     name: str
     suffixes: tuple[str, ...]
     write: Callable[[Path, int, int, Strips, dict], None]  # (path, width, height, strips, options)
@@ -38,21 +39,21 @@ class ImageFormat:
                 f"{self.max_pixels} pixels (8192x8192). Write .png or .tif for larger smears")
 
 
-FORMATS: dict[str, ImageFormat] = {}
+SMEAR_FORMATS: Registry[SmearFormat] = Registry("smear file suffix")  # by suffix: ".png", ".tif", ...
 
 
-def register_format(fmt: ImageFormat) -> ImageFormat:
+def register_smear_format(fmt: SmearFormat) -> SmearFormat:
     for suffix in fmt.suffixes:
-        FORMATS[suffix] = fmt
+        SMEAR_FORMATS.add(suffix, fmt)
     return fmt
 
 
-def format_for(path: Path) -> ImageFormat:
+def format_for(path: Path) -> SmearFormat:
     try:
-        return FORMATS[Path(path).suffix.lower()]
+        return SMEAR_FORMATS[Path(path).suffix.lower()]
     except KeyError:
         raise ValueError(f"{path}: cannot write smears as {Path(path).suffix or 'no suffix'!r}; "
-                         f"use one of {sorted(FORMATS)}") from None
+                         f"use one of {sorted(SMEAR_FORMATS)}") from None
 
 
 def _write_png(path: Path, width: int, height: int, strips: Strips, options: dict) -> None:
@@ -117,7 +118,7 @@ def collect(strips: Strips, width: int, height: int) -> np.ndarray:
     return out
 
 
-register_format(ImageFormat("PNG", (".png",), _write_png, options=("compress_level", "filter")))
-register_format(ImageFormat("TIFF", (".tif", ".tiff"), _write_tiff, options=("tile", "compression")))
-register_format(ImageFormat("JPEG", (".jpg", ".jpeg"), _write_jpeg, options=("quality",),
+register_smear_format(SmearFormat("PNG", (".png",), _write_png, options=("compress_level", "filter")))
+register_smear_format(SmearFormat("TIFF", (".tif", ".tiff"), _write_tiff, options=("tile", "compression")))
+register_smear_format(SmearFormat("JPEG", (".jpg", ".jpeg"), _write_jpeg, options=("quality",),
                             max_pixels=IN_MEMORY_MAX_PIXELS))

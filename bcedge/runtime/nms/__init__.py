@@ -13,43 +13,38 @@ Every backend keeps exactly the same boxes (same float32 IoU, same visiting orde
 """
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import numpy as np
 
+from bcedge.registry import Registry, load_target
 from bcedge.runtime.nms._common import prepare
 
 # name -> "module" or "module:attribute"; imported only when used.
-_BACKENDS: dict[str, str] = {
-    "numpy": "bcedge.runtime.nms.numpy_nms",
-    "numba": "bcedge.runtime.nms.numba_nms",
-    "bitmask": "bcedge.runtime.nms.bitmask",
-    "cuda": "bcedge.runtime.nms.cuda_nms",
-    "cuda_native": "bcedge.runtime.nms.native:GpuBackend",
-    "native_cpu": "bcedge.runtime.nms.native:CpuBackend",
-    "torchvision": "bcedge.runtime.nms.torchvision_nms",
-}
+NMS_BACKENDS: Registry[str] = Registry("NMS backend", hint="or 'auto'")
+NMS_BACKENDS.add("numpy", "bcedge.runtime.nms.numpy_nms")
+NMS_BACKENDS.add("numba", "bcedge.runtime.nms.numba_nms")
+NMS_BACKENDS.add("bitmask", "bcedge.runtime.nms.bitmask")
+NMS_BACKENDS.add("cuda", "bcedge.runtime.nms.cuda_nms")
+NMS_BACKENDS.add("cuda_native", "bcedge.runtime.nms.native:GpuBackend")
+NMS_BACKENDS.add("native_cpu", "bcedge.runtime.nms.native:CpuBackend")
+NMS_BACKENDS.add("torchvision", "bcedge.runtime.nms.torchvision_nms")
 AUTO_GPU_ORDER = ("cuda_native", "cuda", "torchvision")
 AUTO_CPU = "numba"
 GPU_MIN_BOXES = 2048
 
 
-def register_backend(name: str, target: str) -> None:
-    """Add a backend: ``target`` is ``"package.module"`` or ``"package.module:attribute"``."""
-    _BACKENDS[name] = target
+def register_nms_backend(name: str, target: str) -> None:
+    """Add an NMS kernel: ``target`` is ``"package.module"`` or ``"package.module:attribute"``."""
+    NMS_BACKENDS.add(name, target)
 
 
 def backend_names() -> list[str]:
-    return list(_BACKENDS)
+    return NMS_BACKENDS.names()
 
 
 def get_backend(name: str) -> Any:
-    if name not in _BACKENDS:
-        raise ValueError(f"unknown NMS backend {name!r}; known: {', '.join(_BACKENDS)} or 'auto'")
-    module, _, attribute = _BACKENDS[name].partition(":")
-    obj = importlib.import_module(module)
-    return getattr(obj, attribute) if attribute else obj
+    return load_target(NMS_BACKENDS.lookup(name))
 
 
 def is_available(name: str) -> bool:
@@ -60,7 +55,7 @@ def is_available(name: str) -> bool:
 
 
 def available_backends() -> list[str]:
-    return [name for name in _BACKENDS if is_available(name)]
+    return [name for name in NMS_BACKENDS if is_available(name)]
 
 
 def pick_backend(n_boxes: int) -> str:
@@ -88,4 +83,4 @@ def nms(xyxy, scores, class_ids, iou_threshold: float = 0.5, backend: str = "aut
     return np.asarray(impl.nms(xyxy, scores, class_ids, thr), dtype=np.int64)
 
 
-__all__ = ["nms", "register_backend", "backend_names", "available_backends", "pick_backend", "get_backend"]
+__all__ = ["nms", "register_nms_backend", "NMS_BACKENDS", "backend_names", "available_backends", "pick_backend", "get_backend"]
