@@ -11,7 +11,8 @@ Steps, all through the library and the counting runtime (what ``bcedge count`` d
    count boxes per white cell;
 4. INT8 for CPUs (ONNX Runtime Q/DQ, calibrated on training images resampled to the model's scale,
    never val), evaluated the same way; the TensorRT-target Q/DQ graph is evaluated too (in ONNX Runtime);
-5. write default.onnx, default.int8.onnx, default.md (the model card) and a results JSON.
+5. evaluate on the BCCD val frames TXL-PBC re-annotated, with both label sets (and the previous default);
+6. write default.onnx, default.int8.onnx, default.md (the model card, export/model_card.py) and a results JSON.
 """
 from __future__ import annotations
 
@@ -93,6 +94,20 @@ def half_size(data: Dataset, folder: Path) -> Dataset:
     return Dataset(images, list(data.class_names), folder, data.format)
 
 
+def relabelled_bccd_val(bccd_val: Dataset, txl: Path) -> tuple[Dataset, Dataset]:
+    """The BCCD val frames TXL-PBC re-annotated: (with BCCD's labels, with TXL-PBC's labels)."""
+    from bcedge.data.nearcopies import near_copies
+
+    txl_data = load_sources([SourceSpec(txl, "train"), SourceSpec(txl, "val")], CLASSES)
+    frames = {r.image_path: r for r in txl_data.images if (r.width, r.height) == (640, 480)}
+    by_path = {r.image_path: r for r in bccd_val.images}
+    pairs = near_copies(list(frames), list(by_path), threshold=0.01)
+    ours = [by_path[b] for b in pairs.values()]
+    theirs = [ImageAnnotation(b, by_path[b].width, by_path[b].height, frames[t].boxes, frames[t].labels)
+              for t, b in pairs.items()]
+    return Dataset(ours, list(CLASSES)), Dataset(theirs, list(CLASSES))
+
+
 def pooled_recall(metrics: dict) -> float:
     counts = metrics["count_error"]
     truth = sum(counts[n]["truth"] for n in counts)
@@ -126,6 +141,16 @@ def tune(model: Path, sets: dict[str, Dataset]):
                   "pooled_val": {k: v for k, v in summarise(both, kept, meta).items() if k != "pr_curves"}}
 
 
+def bccd_frame_gflops(detector, tile: tuple[int, int]) -> float:
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    detector.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        detector.deploy(torch.rand(1, 3, tile[1], tile[0]))
+    return round(counter.get_total_flops() / 1e9, 2)
+
+
 def cpu_latency_ms(model: Path, size: tuple[int, int], repeats: int = 20) -> dict:
     with load_backend(model, device="cpu") as runner:
         batch = preprocess(np.full((1, size[1], size[0], 3), 127, np.uint8))
@@ -146,6 +171,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ASSETS / "default.onnx")
     parser.add_argument("--calib", type=Path, default=ROOT / "calibration" / "default_scaled_320")
     parser.add_argument("--results", type=Path, default=RESULTS / "default_model.json")
+    parser.add_argument("--reference", type=Path, default=None,
+                        help="the previous default (ONNX) to compare on the re-annotated BCCD val frames")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bcedge_default_"))
     sets = val_sets(args.txl, args.bccd)
@@ -184,13 +211,24 @@ def main() -> int:
               flush=True)
     bccd_tile = (352, 288)   # a 640x480 BCCD frame at the model's scale, rounded up to the stride
     report["latency"] = {"fp32": cpu_latency_ms(args.out, bccd_tile), "int8": cpu_latency_ms(int8, bccd_tile)}
+    ours, theirs = relabelled_bccd_val(sets["bccd_val"], args.txl)
+    report["relabelled"] = {"frames": len(ours), "new_bccd_labels": evaluate(args.out, ours)["mAP50"],
+                            "new_txl_labels": evaluate(args.out, theirs)["mAP50"]}
+    if args.reference and args.reference.exists():
+        report["relabelled"].update(old_bccd_labels=evaluate(args.reference, ours)["mAP50"],
+                                    old_txl_labels=evaluate(args.reference, theirs)["mAP50"])
+    report["pixel_scale"] = {**meta.pixel_scale, "gflops_bccd_frame": bccd_frame_gflops(detector, bccd_tile)}
+    report["machine_line"] = machine_line(describe_machine())
     report["calibration"] = calib.summary()
     report["machine"] = describe_machine()
     report["sizes_mb"] = {"fp32": round(args.out.stat().st_size / 2**20, 2), "int8": round(int8.stat().st_size / 2**20, 2)}
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps(report, indent=1, default=str))
     shutil.rmtree(work, ignore_errors=True)
-    print(f"wrote {args.out}, {int8}, {args.results}")
+    from model_card import card
+
+    args.out.with_suffix(".md").write_text(card(report))
+    print(f"wrote {args.out}, {int8}, {args.out.with_suffix('.md')}, {args.results}")
     return 0
 
 

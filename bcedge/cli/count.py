@@ -53,7 +53,7 @@ def _count(p: argparse.ArgumentParser):
     def run(args) -> int:
         from bcedge.atomic import atomic_write_json, atomic_write_text, check_writable
         from bcedge.cli.progress import CountProgress
-        from bcedge.report.counts import (build_report, error_entry, model_info, report_csv, report_table,
+        from bcedge.report.counts import (build_report, error_entry, model_info, report_csv, report_table, scale_note,
                                           result_entry)
         from bcedge.report.names import escape_name, escape_text, unique_names
         from bcedge.report.overlay import overlay_path, write_source_overlay
@@ -83,7 +83,8 @@ def _count(p: argparse.ArgumentParser):
                     continue
                 extra = {}
                 if args.overlay is not None:
-                    target = write_source_overlay(overlay_path(args.overlay, name), path, result.detections, classes)
+                    target = write_source_overlay(overlay_path(args.overlay, name), path, result.detections, classes,
+                                                  notes=scale_note(result))
                     extra["overlay"] = escape_name(target)
                 images.append(result_entry(escape_name(path), result, detections=True, image_id=image_id, **extra))
         report = build_report(images, failed, model_info(counter.meta, str(args.model), counter.backend.describe()),

@@ -4,21 +4,34 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bcedge.cli.options import add_scale_options, input_size, scale_options
+from bcedge.cli.options import add_scale_options, input_size, positive_int, scale_options
 from bcedge.cli.registry import command
 
 
-@command("train", "Train a detector on a dataset (needs the train extra)")
+@command("train", "Train a detector on one or several datasets (needs the train extra)")
 def _train(p: argparse.ArgumentParser):
-    p.add_argument("--data", type=Path, required=True, help="dataset path (VOC folder, CSV, COCO or BBBC041 JSON)")
-    p.add_argument("--split", default=None, help="training split name (VOC ImageSets/Main/NAME.txt)")
-    p.add_argument("--val-split", default=None, help="validation split, evaluated during training")
+    p.add_argument("--data", type=Path, action="append", required=True,
+                   help="dataset path (VOC, CSV, COCO, BBBC041, YOLO), or a sources .yaml; repeat to train on several "
+                        "(classes matched by name, sampling balanced over source groups)")
+    p.add_argument("--split", default=None, help="training split name (VOC ImageSets/Main/NAME.txt, YOLO split)")
+    p.add_argument("--group-by", default="size", choices=["dataset", "size", "folder"],
+                   help="source groups that sampling balances: per dataset, frame size (default) or image folder")
+    p.add_argument("--val-split", default=None, help="validation split, evaluated during training (one dataset)")
     p.add_argument("--arch", default="fcos_efficientnet_lite0", help="<head>_<backbone>; see `bcedge zoo`")
     p.add_argument("--out", type=Path, required=True, help="run folder: checkpoints, history (resumes if present)")
-    p.add_argument("--input-size", type=input_size, default=(640, 480), help="model input WIDTHxHEIGHT")
+    p.add_argument("--input-size", type=input_size, default=(640, 480), help="model input (training crop) WIDTHxHEIGHT")
+    p.add_argument("--cell-px", type=float, default=None,
+                   help="working scale: resample each image so its median red cell is this many px (multi-scale data)")
+    p.add_argument("--scale-jitter", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                   help="random rescaling range around the working scale (default 0.8 1.25)")
     p.add_argument("--epochs", type=int, default=24)
-    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--minutes", type=float, default=None, help="time budget: the schedule ends on time")
+    p.add_argument("--batch-size", type=positive_int, default=4)
     p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--optimizer", default="sgd", choices=["sgd", "adamw"])
+    p.add_argument("--ema", type=float, default=0.0, help="weight EMA decay, e.g. 0.9995 (0: off)")
+    p.add_argument("--workers", type=int, default=0, help="data loading processes")
+    p.add_argument("--train-bn", action="store_true", help="update BatchNorm statistics (large batches)")
     p.add_argument("--freeze-backbone", action="store_true")
     p.add_argument("--weights", type=Path, default=None, help="local torchvision-format backbone weights")
     p.add_argument("--no-pretrained", action="store_true", help="train the backbone from scratch")
@@ -31,16 +44,29 @@ def _train(p: argparse.ArgumentParser):
         import json
 
         from bcedge.train import TrainConfig, cross_validate, load_training_data, train
+        from bcedge.train.augment import AugmentConfig
+        from bcedge.train.prepare import load_training_sources
 
+        if args.val_split and (len(args.data) > 1 or args.cell_px):
+            raise SystemExit("bcedge train: --val-split evaluates one dataset at the model's input size; with several "
+                             "datasets or --cell-px, evaluate the checkpoint afterwards with `bcedge eval` (any image size)")
+        augment = AugmentConfig(target_cell_px=args.cell_px)
+        if args.scale_jitter:
+            augment.scale = tuple(args.scale_jitter)
         pretrained = False if args.no_pretrained else (str(args.weights) if args.weights else True)
         cfg = TrainConfig(arch=args.arch, input_size=args.input_size, epochs=args.epochs, batch_size=args.batch_size,
                           lr=args.lr, freeze_backbone=args.freeze_backbone, pretrained=pretrained,
-                          device=args.device, max_iters=args.max_iters, eval_every=args.eval_every)
-        data = load_training_data(args.data, args.split)
+                          device=args.device, max_iters=args.max_iters, eval_every=args.eval_every,
+                          optimizer=args.optimizer, ema=args.ema, workers=args.workers, train_bn=args.train_bn,
+                          time_budget_s=args.minutes * 60 if args.minutes else None, augment=augment)
+        if len(args.data) == 1 and args.data[0].suffix.lower() not in (".yaml", ".yml"):
+            data = load_training_data(args.data[0], args.split)
+        else:
+            data = load_training_sources(args.data, args.split, args.group_by)
         if args.folds:
             print(json.dumps(cross_validate(cfg, data, args.out, args.folds), indent=2))
             return 0
-        val = load_training_data(args.data, args.val_split, data.class_names) if args.val_split else None
+        val = load_training_data(args.data[0], args.val_split, data.class_names) if args.val_split else None
         print(f"checkpoint: {train(cfg, data, args.out, val_data=val)}")
         return 0
 

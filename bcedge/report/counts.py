@@ -15,7 +15,8 @@ An image entry may carry more: ``detections`` (COCO style) and ``timings`` from 
 makes a count less trustworthy (``greyscale``: the model was trained on colour).
 
 CSV: one row per image, then one per failed input:
-``path, status, <one column per class>, total, width, height, flags, error``.
+``path, status, <one column per class>, total, width, height, flags, error, scale, cell_px``
+(``scale``: model pixels per image pixel; ``cell_px``: the red-cell diameter it rests on).
 Paths are shown escaped (``bcedge.report.names``).
 """
 from __future__ import annotations
@@ -64,8 +65,23 @@ def result_entry(path: str, result: Any, detections: bool = False, image_id: int
     if detections:
         extra["detections"] = result.detections.to_coco(image_id, list(result.class_names))
         extra["timings"] = {k: round(float(v), 4) for k, v in (getattr(result, "timings", None) or {}).items()}
+    scale = getattr(result, "scale", None)
+    if scale is not None:
+        extra.setdefault("scale", scale.to_dict())
+    if getattr(result, "tile", None):
+        extra.setdefault("tile", f"{result.tile[0]}x{result.tile[1]}")
     return image_entry(path, result.counts, result.image_size, getattr(result, "tiles", None),
                        getattr(result, "flags", None) or (), **extra)
+
+
+def scale_note(result: Any) -> list[str]:
+    """The overlay legend's line on how the image was brought to the model's scale (none if unscaled)."""
+    scale = getattr(result, "scale", None)
+    if scale is None or scale.method == "model":
+        return []
+    how = {"auto": f"auto, {scale.cells} cells", "fallback": "no cells: typical"}.get(scale.method, scale.method)
+    cell = f", cell {scale.cell_px:.0f}px" if scale.cell_px else ""
+    return [f"scale x{scale.factor:.2f} ({how}{cell})"]
 
 
 def failed_entry(path: str, error: str, message: str, status: str = "skipped", **extra: Any) -> dict[str, Any]:
@@ -95,12 +111,14 @@ def report_csv(report: dict[str, Any]) -> str:
     classes = report["classes"]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["path", "status", *classes, "total", "width", "height", "flags", "error"])
+    writer.writerow(["path", "status", *classes, "total", "width", "height", "flags", "error", "scale", "cell_px"])
     for image in report["images"]:
+        scale = image.get("scale") or {}
         writer.writerow([image["path"], image["status"], *(image["counts"].get(c, 0) for c in classes),
-                         image["total"], image["width"], image["height"], " ".join(image.get("flags", [])), ""])
+                         image["total"], image["width"], image["height"], " ".join(image.get("flags", [])), "",
+                         scale.get("factor", ""), scale.get("cell_px") or ""])
     for bad in report["failed"]:
-        writer.writerow([bad["path"], bad["status"], *("" for _ in classes), "", "", "", "", bad["error"]])
+        writer.writerow([bad["path"], bad["status"], *("" for _ in classes), "", "", "", "", bad["error"], "", ""])
     return buffer.getvalue()
 
 

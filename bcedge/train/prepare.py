@@ -19,3 +19,27 @@ def load_training_data(path: str | Path, split: str | None = None, classes: list
     if not data.images:
         raise ValueError(f"{path}: no usable images left after validation")
     return data
+
+
+def load_training_sources(paths: list[str | Path], split: str | None = None, group_by: str = "size",
+                          classes: list[str] | None = None, log=print) -> Dataset:
+    """Several datasets as one training set (``bcedge.data.multisource``): each path is a dataset, or a
+    sources YAML listing datasets with their splits; classes are matched by name. Validated like one."""
+    from bcedge.data.multisource import SourceSpec, load_sources, read_sources_file
+    from bcedge.data.validate import validate
+
+    specs = []
+    for path in map(Path, paths):
+        if path.suffix.lower() in (".yaml", ".yml") and path.is_file() and "sources:" in path.read_text(errors="replace"):
+            listed, listed_classes = read_sources_file(path)
+            specs += listed
+            classes = classes or listed_classes
+        else:
+            specs.append(SourceSpec(path, split, group_by=group_by))
+    data = load_sources(specs, classes)
+    report = validate(data, policy="drop", classes=classes)
+    if report.problems:
+        log(report.details(limit=10))
+    if not data.images:
+        raise ValueError(f"{', '.join(map(str, paths))}: no usable images left after validation")
+    return data

@@ -61,7 +61,7 @@ def test_the_report_json_csv_and_table_say_the_same():
     assert report["failed"] == [{"path": "d\\xff.png", "status": "skipped", "error": "OSError",
                                  "message": "d\\xff.png: no such image file"}]
     rows = list(csv.DictReader(io.StringIO(report_csv(report))))
-    assert list(rows[0]) == ["path", "status", "RBC", "WBC", "total", "width", "height", "flags", "error"]
+    assert list(rows[0]) == ["path", "status", "RBC", "WBC", "total", "width", "height", "flags", "error", "scale", "cell_px"]
     assert [(r["path"], r["status"], r["RBC"], r["total"], r["flags"], r["error"]) for r in rows] == [
         ("a/x.png", "done", "2", "3", "", ""), ("b/x.png", "done", "1", "1", "greyscale", ""),
         ("c.png", "done", "4", "4", "", ""), ("d\\xff.png", "skipped", "", "", "", "OSError")]

@@ -77,3 +77,28 @@ def test_sampler_gives_each_group_an_equal_share_and_carries_the_epoch(tmp_path)
     draws = list(EpochSampler(weights, per_epoch=6, start=1, epochs=3, seed=0))
     assert len(draws) == 12 and [e for e, _ in draws] == [1] * 6 + [2] * 6
     assert draws == list(EpochSampler(weights, per_epoch=6, start=1, epochs=3, seed=0))   # reproducible
+
+
+def test_the_train_command_takes_several_datasets(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parents[1] / "data"))
+    from dataset_builders import write_voc, write_yolo
+
+    from bcedge.cli import main
+
+    voc = write_voc(tmp_path / "voc", {"a": [("RBC", 1, 1, 20, 20), ("WBC", 30, 10, 60, 40)]}, size=(64, 64),
+                    splits={"train": ["a"]})
+    yolo = write_yolo(tmp_path / "yolo", {"train": {"x": ["1 0.5 0.5 0.3 0.3", "0 0.2 0.2 0.2 0.2"]}},
+                      names=("WBC", "RBC", "Platelets"), size=(64, 64))
+    out = tmp_path / "run"
+    code = main(["train", "--data", str(voc), "--data", str(yolo), "--split", "train", "--arch", "fcos_lite_efficientnet_lite0",
+                 "--input-size", "64x64", "--no-pretrained", "--out", str(out), "--epochs", "1", "--cell-px", "20",
+                 "--max-iters", "1", "--device", "cpu"])
+    assert code == 0
+    from bcedge.models import load_detector
+
+    detector, _ = load_detector(out / "last.pt")
+    assert detector.meta.pixel_scale["cell_px"] == 20.0
+    assert detector.meta.train_data["images"] == 2
+    assert set(detector.meta.pixel_scale["training_data"]["groups"]) == {"voc/64x64", "yolo/64x64"}
