@@ -26,7 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import RESULTS, header, log, machine, parse_size, resolve_model, smear, write_results
+from _common import RESULTS, header, log, machine, parse_size, write_results
+from _models import benchmark_model
+from _smears import smear
 
 from bcedge.backends import preprocess
 from bcedge.runtime.counter import Counter
@@ -103,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default="pipeline_efficiency_cpu")
     args = parser.parse_args(argv)
 
-    model = resolve_model(args.model, args.tile)
+    model = benchmark_model(args.model, args.tile)
     counter = Counter.load(model, batch_size=args.batch_size)
     image_path = smear(*parse_size(args.size), seed=args.seed)
     from bcedge.imageio import read_image

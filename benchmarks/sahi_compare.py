@@ -1,7 +1,7 @@
 """bcedge against SAHI's ``get_sliced_prediction``: same process, image, weights, tile size and overlap.
 
 Both count a synthetic smear held in memory (the same RGB array), and both are scored against its exact
-ground truth (P/R/F1 at IoU 0.5, duplicates: see ``_common.match``). Runs:
+ground truth (P/R/F1 at IoU 0.5, duplicates: see ``_matching.match``). Runs:
 
 * ``bcedge (onnxruntime)``: ``Counter`` with the ONNX export of the checkpoint (what bcedge deploys);
 * ``bcedge (onnxruntime, INT8)``, with ``--int8 FILE``: the same export quantized for the CPU
@@ -41,8 +41,10 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import (RESULTS, cut_cells, header, load_truth, log, machine, match, parse_size, resolve_model, smear,
-                     write_results)
+from _common import RESULTS, header, log, machine, parse_size, write_results
+from _matching import cut_cells, match
+from _models import benchmark_model
+from _smears import load_truth, smear
 
 from bcedge.detections import Detections
 from bcedge.imageio import read_image
@@ -159,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import sahi
 
-    model_path = resolve_model(args.model or str(args.checkpoint), args.tile)
+    model_path = benchmark_model(args.model or str(args.checkpoint), args.tile)
     onnx_counter = Counter.load(model_path)
     tile, overlap = onnx_counter.tile, onnx_counter.overlap
     torch_counter = Counter(torch_backend(args.checkpoint, onnx_counter.meta), overlap=overlap,

@@ -3,13 +3,13 @@ count does not change when the tile grid moves (other tile sizes, overlaps, grid
 
 Two detectors, reported apart:
 
-* the ground-truth **oracle** (``_common.OracleBackend``): a perfect detector that also reports the
+* the ground-truth **oracle** (``bcedge.testing.oracle.OracleBackend``): a perfect detector that also reports the
   partial boxes of cells cut by a tile border, so any seam error shows as a wrong count. Counts must
   equal the truth exactly, for every grid; the ``nms`` merge is run as a control that does double count.
 * the **real model** (``--model``): the detector's own errors stay, so counts are compared between
   grids (a cell near the score threshold may flip when it is seen in another tile), and duplicates
   are looked for directly: counted cells carrying a second detection (a second match, or a partial
-  box inside), split by where those detections came from (``_common.TileRecorder``): different
+  box inside), split by where those detections came from (``bcedge.testing.recorder.TileRecorder``): different
   tiles is a seam error, one tile is the detector's own double box.
 
     nice -n 10 python benchmarks/seams.py --model default
@@ -25,10 +25,14 @@ import sys
 import time
 from pathlib import Path
 
-from _common import (RESULTS, OracleBackend, TileRecorder, cut_cells, header, load_truth, log, machine, match,
-                     parse_size, resolve_model, smear, write_results)
+from _common import RESULTS, header, log, machine, parse_size, write_results
+from _matching import cut_cells, match
+from _models import benchmark_model
+from _smears import load_truth, smear
 
 from bcedge.runtime.counter import Counter
+from bcedge.testing.oracle import OracleBackend
+from bcedge.testing.recorder import TileRecorder
 
 OFFSETS = [(0, 0), (131, 257), (389, 71)]
 
@@ -164,8 +168,8 @@ def main(argv: list[str] | None = None) -> int:
                                            "(>= 10% visible). Every `core` row must equal the truth exactly."})
     for size in args.real_sizes:
         image = smear(*parse_size(size), seed=args.seed)
-        models = [] if args.only_exports else [(resolve_model(args.model), f"`{args.model}`")]
-        models += [(resolve_model(args.checkpoint, tile, like=args.model),
+        models = [] if args.only_exports else [(benchmark_model(args.model), f"`{args.model}`")]
+        models += [(benchmark_model(args.checkpoint, tile, like=args.model),
                     f"`{args.checkpoint}` exported at {tile}x{tile} with the operating point of `{args.model}`")
                    for tile in args.model_tiles]
         for model, what in models:

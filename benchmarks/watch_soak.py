@@ -2,7 +2,7 @@
 disk for a minute in the middle. Nothing may be lost, doubled or quarantined.
 
 ``bcedge watch`` runs in child processes (so each kill is a real SIGKILL) with a model-free counter
-(``_soak_service.py``: coloured squares, a fixed delay per file in place of a model): what is
+(``bcedge.testing.stub_cli``: coloured squares, a fixed delay per file in place of a model): what is
 measured is the service's bookkeeping, not a model. OUT_DIR is a small tmpfs in a private mount
 namespace (Linux; root, or ``unshare`` with user namespaces), so the disk really fills: a filler
 file takes all its free space for ``--full-seconds``, then goes.
@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from bcedge.bench.machine import describe_machine, machine_line, machine_slug  # noqa: E402
 
-SERVICE = Path(__file__).resolve().parent / "_soak_service.py"
+SERVICE = ["-m", "bcedge.testing.stub_cli"]   # the bcedge CLI with the model-free stub counter
 
 
 def squares_png(red: int, blue: int, seed: int) -> bytes:
@@ -101,10 +101,16 @@ class Disk:
         return round((stat.f_blocks - stat.f_bfree) * stat.f_frsize / 2**20, 1)
 
 
+def stub_env(calls: Path) -> dict[str, str]:
+    """The child's environment: this checkout importable, and where the stub counter logs each file it reads."""
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONPATH": path, "WATCH_STUB_CALLS": str(calls)}
+
+
 def start_service(in_dir: Path, out_dir: Path, delay: float, calls: Path, log) -> subprocess.Popen:
-    cmd = [sys.executable, str(SERVICE), "watch", str(in_dir), "--out", str(out_dir), "--model",
-           f"soak:delay={delay}", "--settle", "0.2", "--quiet"]
-    proc = subprocess.Popen(cmd, env={**os.environ, "SOAK_CALLS": str(calls)}, stdout=log, stderr=log)
+    cmd = [sys.executable, *SERVICE, "watch", str(in_dir), "--out", str(out_dir), "--model",
+           f"stub:delay={delay}", "--settle", "0.2", "--quiet"]
+    proc = subprocess.Popen(cmd, env=stub_env(calls), stdout=log, stderr=log)
     _RUNNING.append(proc)
     return proc
 
@@ -188,8 +194,8 @@ def _soak(args, work: Path, in_dir: Path, out_dir: Path, calls: Path, disk: Disk
     stop_code = proc.wait(timeout=60)
     events.append({"t": round(time.monotonic() - started, 1), "event": "SIGTERM", "code": stop_code})
     calls_before = len(calls.read_text(errors="surrogateescape").splitlines()) if calls.exists() else 0
-    final = subprocess.run([sys.executable, str(SERVICE), "watch", str(in_dir), "--out", str(out_dir), "--once",
-                            "--quiet", "--model", "soak:delay=0"], env={**os.environ, "SOAK_CALLS": str(calls)},
+    final = subprocess.run([sys.executable, *SERVICE, "watch", str(in_dir), "--out", str(out_dir), "--once",
+                            "--quiet", "--model", "stub:delay=0"], env=stub_env(calls),
                            capture_output=True, text=True, timeout=300)
     calls_after = len(calls.read_text(errors="surrogateescape").splitlines())
     log.close()

@@ -55,8 +55,7 @@ def make_inputs(folder: Path, n: int) -> list[Path]:
 
 def load_counter(model: str, device: str):
     if model == "stub":
-        sys.path.insert(0, str(ROOT / "tests" / "watch"))
-        from watch_stub import StubCounter
+        from bcedge.testing.squares import StubCounter
 
         return StubCounter()
     from bcedge.runtime.counter import Counter

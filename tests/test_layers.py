@@ -1,6 +1,7 @@
 """The layer rules, checked by scanning every import in bcedge/ (lazy ones inside functions too):
 the run road never reaches the build road, models never reach the exporter, and no two top-level
-parts of the package import each other, directly or around a loop."""
+parts of the package import each other, directly or around a loop; bcedge.testing is for tests and
+benchmarks only."""
 from __future__ import annotations
 
 import ast
@@ -74,6 +75,10 @@ def test_the_run_road_never_imports_the_build_road():
 
 def test_models_never_import_the_exporter():
     assert sorted(rel for rel, source, target in _imports() if source == "models" and target == "convert") == []
+
+
+def test_only_tests_and_benchmarks_import_the_test_doubles():
+    assert sorted(rel for rel, source, target in _imports() if target == "testing" and source != "testing") == []
 
 
 def _cycle(graph: dict[str, set[str]]) -> list[str]:

@@ -13,7 +13,7 @@ from bcedge.detections import Detections
 from bcedge.watch.outputs import OutputLayout
 from bcedge.watch.progress import JsonFormatter
 from bcedge.watch.state import OutputUnavailable, StateDB, StateError
-from watch_stub import jpeg_bytes, png_bytes, squares_image
+from bcedge.testing.squares import jpeg_bytes, png_bytes, squares_image
 
 
 def huge_png_header(width: int, height: int) -> bytes:

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from test_watch_service import check_summary_agrees, done_count, results, wait_for
-from watch_stub import write_burst
+from bcedge.testing.squares import write_burst
 
-STUB_CLI = Path(__file__).resolve().parent / "watch_stub_cli.py"
+STUB_CLI = ["-m", "bcedge.testing.stub_cli"]   # the bcedge CLI with the stub counter
 _STARTED: list[subprocess.Popen] = []
 
 
@@ -28,7 +28,7 @@ def _no_leftover_services():
 
 
 def start(in_dir: Path, out_dir: Path, *options: str, env: dict | None = None) -> subprocess.Popen:
-    cmd = [sys.executable, str(STUB_CLI), "watch", str(in_dir), "--out", str(out_dir), "--quiet", *options]
+    cmd = [sys.executable, *STUB_CLI, "watch", str(in_dir), "--out", str(out_dir), "--quiet", *options]
     proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     _STARTED.append(proc)

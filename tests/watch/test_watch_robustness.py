@@ -15,7 +15,7 @@ from bcedge.watch import ExitCode
 from bcedge.watch.state import StateDB
 from test_watch_service import (check_summary_agrees, done_count, live, once, quarantine_lines, results, slow_image,
                                 wait_for)
-from watch_stub import StubCounter, png_bytes, squares_image, write_burst
+from bcedge.testing.squares import StubCounter, png_bytes, squares_image, write_burst
 
 
 def write_bytes_named(folder, name: bytes, data: bytes) -> None:

@@ -15,7 +15,7 @@ from bcedge.atomic import is_temp
 from bcedge.watch import ExitCode, WatchConfig, WatchService, run_watch
 from bcedge.watch.state import StateDB
 from test_watch_parts import huge_png_header
-from watch_stub import StubCounter, jpeg_bytes, png_bytes, squares_image, write_burst
+from bcedge.testing.squares import StubCounter, jpeg_bytes, png_bytes, squares_image, write_burst
 
 
 def once(in_dir, out_dir, counter=None, **options) -> ExitCode:
@@ -276,7 +276,7 @@ def test_a_broken_counter_stops_the_service_and_is_retried_later(tmp_path):
 
 
 def test_with_the_runtime_counter_and_its_own_errors(tmp_path):
-    from watch_stub import real_counter
+    from bcedge.testing.squares import real_counter
 
     in_dir, out_dir = tmp_path / "in", tmp_path / "out"
     expected = write_burst(in_dir, 12)

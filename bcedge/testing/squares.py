@@ -1,8 +1,9 @@
-"""A model-free stand-in for ``bcedge.runtime.counter.Counter`` and image builders for the watch tests.
+"""A model-free stand-in for ``bcedge.runtime.counter.Counter``, and images whose counts are known.
 
 ``StubCounter`` counts red squares as RBC and blue squares as WBC with OpenCV, so the expected
 counts of an image are known from how it was drawn. It records every file it read (path and the
-sha256 of the bytes it saw) so tests can prove a file was read once, and complete.
+sha256 of the bytes it saw) so tests can prove a file was read once, and complete; with a calls
+file, each read is also appended there (one path a line), for tests in another process.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from bcedge.detections import Detections
 from bcedge.imageio import read_image
 
 CLASSES = ["RBC", "WBC", "Platelets"]
+CALLS_ENV = "WATCH_STUB_CALLS"   # from_spec: the file each read is appended to
 
 
 @dataclass
@@ -54,9 +56,9 @@ class StubCounter:
     @classmethod
     def from_spec(cls, spec: str) -> "StubCounter":
         """``stub:delay=0.01`` (the subprocess tests' ``--model``); ``native=1`` spends the delay inside
-        ONNX Runtime, in native threads, as a real model does."""
-        options = dict(kv.split("=", 1) for kv in spec.removeprefix("stub:").split(",") if "=" in kv)
-        return cls(float(options.get("delay", 0)), os.environ.get("WATCH_STUB_CALLS"), options.get("native") == "1")
+        ONNX Runtime, in native threads, as a real model does. Calls go to ``$WATCH_STUB_CALLS`` if set."""
+        options = dict(kv.split("=", 1) for kv in spec.partition(":")[2].split(",") if "=" in kv)
+        return cls(float(options.get("delay", 0)), os.environ.get(CALLS_ENV), options.get("native") == "1")
 
     def _wait(self) -> None:
         deadline = time.monotonic() + self.delay
@@ -69,7 +71,7 @@ class StubCounter:
         with self._lock:
             self.calls.append((str(path), hashlib.sha256(data).hexdigest()))
             if self.calls_file:
-                with open(self.calls_file, "a") as handle:
+                with open(self.calls_file, "a", encoding="utf-8", errors="surrogateescape") as handle:
                     handle.write(f"{path}\n")
         if self.delay:
             self._wait()
