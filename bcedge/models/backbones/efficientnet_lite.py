@@ -16,6 +16,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from bcedge.models.backbones.body import BackboneBody
+from bcedge.models.registry import register_backbone
+
 # name: (width multiplier, depth multiplier, ImageNet resolution)
 LITE_PARAMS = {
     "efficientnet_lite0": (1.0, 1.0, 224),
@@ -181,3 +184,15 @@ def efficientnet_lite(name: str, pretrained: bool | str | Path = True) -> tuple[
     if pretrained:
         info = load_imagenet(net, None if pretrained is True else Path(pretrained))
     return LiteFeatures(net), info
+
+
+def _backbone(name: str):
+    def build(pretrained: bool | str | Path = True) -> BackboneBody:
+        module, info = efficientnet_lite(name, pretrained)
+        return BackboneBody(module, module.out_channels_list, IMAGENET_MEAN, IMAGENET_STD, info)
+
+    return build
+
+
+for _name in LITE_PARAMS:
+    register_backbone(_name)(_backbone(_name))
