@@ -1,116 +1,16 @@
 """Evaluation: COCO metrics, per-class precision/recall and count error at the operating thresholds,
 and tuning of those thresholds (and the NMS IoU) on a validation split.
 
-The core works on raw model outputs (boxes, scores per image) decoded exactly as the runtime decodes,
-so a torch checkpoint and its ONNX export are judged by the same yardstick.
+    summary    summarise(data, predictions, meta), EVAL_SCORE_FLOOR
+    raw        raw_outputs / evaluate_raw: raw model outputs decoded as the runtime decodes
+    detector   evaluate_detector: a torch Detector through its deploy graph
+    artifacts  evaluate_artifact: an exported .onnx / .engine / .pt
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from bcedge.evaluate.detector import evaluate_detector
+from bcedge.evaluate.raw import NMS_IOU_GRID, RawOutputs, evaluate_raw, input_images, raw_outputs
+from bcedge.evaluate.summary import EVAL_SCORE_FLOOR, summarise
 
-import numpy as np
-
-from bcedge.artifact import ModelMeta
-from bcedge.data.annotations import Dataset
-from bcedge.evaluate.coco_metrics import check_classes, coco_metrics
-from bcedge.evaluate.operating import match_scores, operating_point, tune_thresholds
-from bcedge.imageio import read_image
-from bcedge.imageops import fit_to_size
-from bcedge.runtime.decode import decode_batch
-
-EVAL_SCORE_FLOOR = 0.001
-NMS_IOU_GRID = (0.4, 0.5, 0.6, 0.7)
-
-RawOutputs = list[tuple[np.ndarray, np.ndarray]]   # per image: boxes (A, 4), scores (A, C)
-
-
-def input_images(data: Dataset, input_size: tuple[int, int], pad_value: int = 0) -> Iterable[np.ndarray]:
-    """Each image as the model sees it: padded (never resized) to the input size; larger ones are refused."""
-    for record in data.images:
-        image = read_image(record.image_path)
-        h, w = image.shape[:2]
-        if w > input_size[0] or h > input_size[1]:
-            raise ValueError(f"{record.image_path}: {w}x{h} is larger than the model input {input_size}; "
-                             "evaluate large images with the tiling runtime (bcedge count)")
-        yield fit_to_size(image, np.zeros((0, 4), np.float32), np.zeros(0, np.int64), input_size, None, fill=pad_value)[0]
-
-
-def raw_outputs(infer: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], data: Dataset,
-                input_size: tuple[int, int], batch_size: int = 4, pad_value: int = 0) -> RawOutputs:
-    """Run ``infer`` (uint8 batch (B, H, W, 3) -> boxes (B, A, 4), scores (B, A, C)) over a dataset."""
-    out: RawOutputs = []
-    batch: list[np.ndarray] = []
-    for image in input_images(data, input_size, pad_value):
-        batch.append(image)
-        if len(batch) == batch_size:
-            boxes, scores = infer(np.stack(batch))
-            out.extend(zip(boxes, scores))
-            batch = []
-    if batch:
-        boxes, scores = infer(np.stack(batch))
-        out.extend(zip(boxes, scores))
-    return out
-
-
-def _decode(raw: RawOutputs, meta: ModelMeta, floor: float | None, nms_iou: float | None = None,
-            sizes: list[tuple[int, int]] | None = None):
-    """Decode each image's raw outputs; boxes are clipped to the image itself, not its padded tile."""
-    out = [decode_batch(b[None], s[None], meta, floor=floor, nms_iou=nms_iou)[0] for b, s in raw]
-    return [d.clip(*size) for d, size in zip(out, sizes)] if sizes else out
-
-
-def evaluate_raw(raw: RawOutputs, data: Dataset, meta: ModelMeta, tune: bool = False) -> dict:
-    """Metrics for raw outputs; with ``tune``, first choose the NMS IoU and per-class thresholds on ``data``
-    and store them in ``meta`` (the caller saves the artifact)."""
-    check_classes(data, meta.class_names)
-    sizes = [(record.width, record.height) for record in data.images]
-    if tune:
-        trials = {iou: coco_metrics(data, _decode(raw, meta, EVAL_SCORE_FLOOR, iou, sizes), meta.class_names)["mAP50"]
-                  for iou in NMS_IOU_GRID}
-        meta.nms_iou = max(trials, key=lambda iou: (trials[iou], -abs(iou - 0.5)))
-        low = _decode(raw, meta, EVAL_SCORE_FLOOR, sizes=sizes)
-        meta.score_thresholds = tune_thresholds(match_scores(data, low, meta.class_names))
-    predictions = _decode(raw, meta, EVAL_SCORE_FLOOR, sizes=sizes)
-    return summarise(data, predictions, meta)
-
-
-def summarise(data: Dataset, predictions, meta: ModelMeta) -> dict:
-    metrics = coco_metrics(data, predictions, meta.class_names)
-    thresholds = {n: meta.score_threshold(n) for n in meta.class_names}
-    operating = operating_point(data, predictions, meta.class_names, thresholds)
-    for name, entry in operating.items():
-        metrics["per_class"][name].update({k: entry[k] for k in ("threshold", "precision", "recall")})
-    metrics["count_error"] = {n: {k: operating[n][k] for k in ("count_mae", "count_mre", "count_medre", "count_bias", "predicted", "truth")}
-                              for n in meta.class_names}
-    metrics["nms_iou"] = meta.nms_iou
-    metrics["images"] = len(data)
-    return metrics
-
-
-def evaluate_detector(detector, data: Dataset, tune: bool = False, batch_size: int = 4) -> dict:
-    """Evaluate a torch ``Detector`` through its deploy graph and the runtime's decoding.
-
-    Two-stage heads without a deploy graph are evaluated with torchvision's own postprocessing.
-    """
-    import torch
-
-    meta = detector.meta
-    detector.eval()
-    device = next(detector.parameters()).device
-
-    @torch.no_grad()
-    def infer(batch: np.ndarray):
-        x = torch.from_numpy(batch).to(device).permute(0, 3, 1, 2).float().div(255)
-        boxes, scores = detector.deploy(x)
-        return boxes.cpu().numpy(), scores.cpu().numpy()
-
-    try:
-        raw = raw_outputs(infer, data, meta.input_size, batch_size, meta.pad_value)
-    except NotImplementedError:
-        predictions = []
-        for image in input_images(data, meta.input_size, meta.pad_value):
-            predictions.extend(detector.predict([image]))
-        if tune:
-            meta.score_thresholds = tune_thresholds(match_scores(data, predictions, meta.class_names))
-        return summarise(data, predictions, meta)
-    return evaluate_raw(raw, data, meta, tune)
+__all__ = ["evaluate_detector", "evaluate_raw", "raw_outputs", "input_images", "summarise", "EVAL_SCORE_FLOOR",
+           "NMS_IOU_GRID", "RawOutputs"]
