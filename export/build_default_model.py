@@ -48,6 +48,7 @@ from bcedge.evaluate.tuning import tune_containment  # noqa: E402
 from bcedge.models import load_detector  # noqa: E402
 from bcedge.runtime.containment import suppress_contained  # noqa: E402
 from bcedge.runtime.counter import Counter  # noqa: E402
+from bcedge.runtime.decode import class_thresholds  # noqa: E402
 from train_default import CLASSES, training_sources  # noqa: E402
 
 ASSETS = ROOT / "bcedge" / "assets" / "models"
@@ -135,7 +136,7 @@ def tune(model: Path, sets: dict[str, Dataset]):
     meta.score_thresholds = tune_thresholds(match_scores(both, predictions, meta.class_names))
     rules, trials = tune_containment(both, predictions, meta)
     meta.suppression = [r.to_dict() for r in rules]
-    kept = [suppress_contained(d, meta.class_names, rules) for d in predictions]
+    kept = [suppress_contained(d, meta.class_names, rules, class_thresholds(meta)) for d in predictions]
     return meta, {"thresholds": meta.score_thresholds, "containment_trials": trials,
                   "containment": meta.suppression, "tuned_on": {k: len(v) for k, v in sets.items()},
                   "pooled_val": {k: v for k, v in summarise(both, kept, meta).items() if k != "pr_curves"}}

@@ -10,16 +10,10 @@ import numpy as np
 
 from bcedge.data.annotations import Dataset
 from bcedge.detections import Detections
+from bcedge.boxes import pairwise_iou
 from bcedge.runtime.containment import containment
 
 WHITE, PLATELET = "WBC", "Platelets"
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    inter = containment(a, b) * np.clip(a[:, 2] - a[:, 0], 0, None)[:, None] * np.clip(a[:, 3] - a[:, 1], 0, None)[:, None]
-    area_a = ((a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]))[:, None]
-    area_b = ((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]))[None, :]
-    return inter / np.maximum(area_a + area_b - inter, 1e-6)
 
 
 def boxes_per_white_cell(data: Dataset, predictions: list[Detections], class_names: list[str],
@@ -38,7 +32,7 @@ def boxes_per_white_cell(data: Dataset, predictions: list[Detections], class_nam
         counts = np.zeros(len(truth), int)
         boxes = kept.xyxy[kept.class_ids == white]
         if len(boxes):
-            counts += (_iou(truth, boxes) >= 0.3).sum(axis=1)
+            counts += (pairwise_iou(truth, boxes) >= 0.3).sum(axis=1)
         lobes = kept.xyxy[kept.class_ids == platelet]
         if len(lobes):
             counts += (containment(lobes, truth) >= 0.6).sum(axis=0)

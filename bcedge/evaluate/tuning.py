@@ -14,6 +14,7 @@ from bcedge.detections import Detections
 from bcedge.evaluate.coco_metrics import coco_metrics
 from bcedge.evaluate.operating import operating_point
 from bcedge.runtime.containment import ContainmentRule, suppress_contained
+from bcedge.runtime.decode import class_thresholds
 
 PAIRS = (("Platelets", "WBC"), ("WBC", "WBC"))
 LEVELS = (None, 0.9, 0.75, 0.6)
@@ -32,9 +33,10 @@ def candidate_rules(class_names: list[str]) -> list[list[ContainmentRule]]:
 def tune_containment(data: Dataset, predictions: list[Detections], meta: ModelMeta) -> tuple[list[ContainmentRule], dict]:
     """The best rule set for ``meta``'s thresholds, and the trial table (rules -> count error)."""
     thresholds = {n: meta.score_threshold(n) for n in meta.class_names}
+    operating = class_thresholds(meta)
     trials = []
     for rules in candidate_rules(meta.class_names):
-        kept = [suppress_contained(d, meta.class_names, rules) for d in predictions]
+        kept = [suppress_contained(d, meta.class_names, rules, operating) for d in predictions]
         point = operating_point(data, kept, meta.class_names, thresholds)
         error = sum(point[n]["count_mae"] for n in JUDGED if n in point)
         trials.append((error, len(rules), rules))
@@ -44,7 +46,7 @@ def tune_containment(data: Dataset, predictions: list[Detections], meta: ModelMe
     for error, _, rules in trials:
         if not rules:
             break
-        kept = [suppress_contained(d, meta.class_names, rules) for d in predictions]
+        kept = [suppress_contained(d, meta.class_names, rules, operating) for d in predictions]
         if coco_metrics(data, kept, meta.class_names)["mAP50"] >= baseline - AP_TOLERANCE:
             chosen = rules
             break

@@ -41,15 +41,21 @@ def containment(inner: np.ndarray, outer: np.ndarray) -> np.ndarray:
     return overlap / np.maximum(area[:, None], 1e-6)
 
 
-def suppress_contained(dets: Detections, class_names: list[str], rules: list[ContainmentRule]) -> Detections:
-    """``dets`` without the boxes some rule finds nested in a larger box of its outer class."""
+def suppress_contained(dets: Detections, class_names: list[str], rules: list[ContainmentRule],
+                       outer_thresholds: np.ndarray | None = None) -> Detections:
+    """``dets`` without the boxes some rule finds nested in a larger box of its outer class.
+
+    Only an outer box that would be counted (score at or above its class's ``outer_thresholds``, the
+    operating thresholds) suppresses: evaluation keeps boxes down to a 0.001 floor, and a faint large
+    box must not remove a confident cell inside it."""
     if not rules or not len(dets):
         return dets
     keep = np.ones(len(dets), bool)
     areas = dets.areas()
+    counted = np.ones(len(dets), bool) if outer_thresholds is None else dets.scores >= outer_thresholds[dets.class_ids]
     for rule in rules:
         inner = np.flatnonzero((dets.class_ids == class_names.index(rule.inner)) & keep)
-        outer = np.flatnonzero(dets.class_ids == class_names.index(rule.outer))
+        outer = np.flatnonzero((dets.class_ids == class_names.index(rule.outer)) & counted)
         if not len(inner) or not len(outer):
             continue
         nested = containment(dets.xyxy[inner], dets.xyxy[outer]) >= rule.min_containment

@@ -97,6 +97,7 @@ class Counter:
         self.grid_offset = (int(grid_offset[0]), int(grid_offset[1]))  # shifts the seams; counts must not change
         self.thresholds = class_thresholds(self.meta, score_floor)   # score_floor: evaluation sees every box
         self.rules = rules_from_meta(self.meta.suppression, self.meta.class_names)
+        self.operating_thresholds = class_thresholds(self.meta)   # what counts, also under a score floor
         self._last_factor: float | None = None   # the auto scale of the last image: the next one's first guess
         self._lock = threading.Lock()
         self._tile_hooks: list[TileHook] = []
@@ -269,7 +270,7 @@ class Counter:
         if scale.factor != 1.0:
             detections = Detections(detections.xyxy / np.float32(scale.factor), detections.scores,
                                     detections.class_ids).clip(src.width, src.height)
-        detections = suppress_contained(detections, self.meta.class_names, self.rules)
+        detections = suppress_contained(detections, self.meta.class_names, self.rules, self.operating_thresholds)
         done = time.perf_counter()
         timings = {"total_s": done - started, "merge_s": done - merge_started}
         return CountResult(detections, list(self.meta.class_names), (src.width, src.height), len(grid), timings,

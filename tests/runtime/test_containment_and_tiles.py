@@ -82,3 +82,12 @@ def test_crop_source_reads_the_window():
     assert window == (10, 5, 20, 15)
     crop = CropSource(ArraySource(image), *window)
     np.testing.assert_array_equal(crop.read_rows(0, 10), image[5:15, 10:20])
+
+
+def test_only_a_box_that_counts_suppresses_what_lies_inside_it():
+    faint_outer = dets([[100, 100, 200, 200, 0.05, 1],   # a faint white-cell box, below its threshold
+                        [120, 120, 150, 150, 0.8, 2]])   # a confident platelet inside it
+    rules = [ContainmentRule("Platelets", "WBC", 0.75)]
+    thresholds = np.array([0.5, 0.5, 0.5], np.float32)
+    assert len(suppress_contained(faint_outer, NAMES, rules, thresholds)) == 2
+    assert len(suppress_contained(faint_outer, NAMES, rules)) == 1

@@ -1,0 +1,66 @@
+"""Evaluation through the counting runtime: the eval command's table and groups, boxes per white cell,
+and containment tuning."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bcedge.artifact import ModelMeta
+from bcedge.data.annotations import Dataset, ImageAnnotation
+from bcedge.detections import Detections
+from bcedge.evaluate.onebox import boxes_per_white_cell
+from bcedge.evaluate.table import metrics_table
+from bcedge.evaluate.tuning import tune_containment
+
+NAMES = ["RBC", "WBC", "Platelets"]
+SAMPLE = Path(__file__).resolve().parents[2] / "bcedge" / "assets" / "sample_bccd"
+
+
+def white_cell_case(tmp_path):
+    record = ImageAnnotation(tmp_path / "a.png", 300, 300, np.array([[100, 100, 200, 200], [10, 10, 40, 40]], np.float32),
+                             ["WBC", "RBC"])
+    found = Detections(np.array([[100, 100, 200, 200], [110, 110, 190, 190], [120, 120, 140, 140], [10, 10, 40, 40]], np.float32),
+                       np.array([0.9, 0.8, 0.9, 0.9], np.float32), np.array([1, 1, 2, 0]))
+    return Dataset([record], NAMES), [found]
+
+
+def test_boxes_per_white_cell_counts_lobes_and_duplicates(tmp_path):
+    data, predictions = white_cell_case(tmp_path)
+    result = boxes_per_white_cell(data, predictions, NAMES, {n: 0.5 for n in NAMES})
+    assert result == {"white_cells": 1, "boxes_histogram": {3: 1}, "with_more_than_one_box": 1, "max_boxes": 3}
+
+
+def test_containment_tuning_picks_rules_that_fix_the_white_cell_count(tmp_path):
+    data, predictions = white_cell_case(tmp_path)
+    meta = ModelMeta(arch="t", head="t", backbone="t", class_names=NAMES, input_size=(64, 64),
+                     score_thresholds={n: 0.5 for n in NAMES})
+    rules, trials = tune_containment(data, predictions, meta)
+    assert {(r.inner, r.outer) for r in rules} == {("Platelets", "WBC"), ("WBC", "WBC")}
+    assert trials["none"] > 0 and min(trials.values()) == 0
+
+
+@pytest.mark.skipif(not (SAMPLE / "Annotations").is_dir(), reason="sample annotations not shipped")
+def test_eval_command_runs_the_bundled_model_like_count_and_prints_a_table(tmp_path, capsys):
+    import json
+
+    from bcedge.cli import main
+
+    out = tmp_path / "metrics.json"
+    assert main(["eval", "default", "--data", str(SAMPLE), "--json", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "median rel. err" in printed and "RBC" in printed and "scale:" in printed
+    metrics = json.loads(out.read_text())
+    assert metrics["images"] == 3 and 0.5 < metrics["mAP50"] <= 1.0
+    assert metrics["scale"]["methods"].get("auto", 0) + metrics["scale"]["methods"].get("fallback", 0) == 3
+    assert set(metrics["count_error"]) == set(NAMES)
+
+
+def test_table_lists_groups():
+    entry = {"AP50": 0.9, "AP": 0.6, "precision": 0.8, "recall": 0.7}
+    errors = {n: {"truth": 10, "count_mae": 1.0, "count_medre": 0.1} for n in NAMES}
+    group = {"images": 4, "mAP50": 0.9, "mAP": 0.6, "count_error": errors}
+    text = metrics_table({"mAP50": 0.9, "mAP": 0.6, "per_class": {n: entry for n in NAMES}, "count_error": errors,
+                          "groups": {"txl/575x575": group, "bccd": group}})
+    assert "txl/575x575" in text and "10.0%" in text
