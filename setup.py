@@ -47,6 +47,7 @@ setup(
             "pycocotools>=2.0.7",
             "onnxslim>=0.1.30",
             "matplotlib>=3.7",
+            "pyyaml>=6",          # sources lists for multi-dataset training
         ],
         "watch": ["watchdog>=3.0"],
         "dev": ["pytest>=7", "pytest-timeout", "psutil", "watchdog>=3.0", "matplotlib>=3.7", "ruff"],

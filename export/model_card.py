@@ -38,6 +38,9 @@ def group_rows(report: dict) -> str:
             ap = " | ".join(f"{m['per_class'][c]['AP50']:.3f}" for c in CLASSES)
             rows.append(f"| {group} | {m['images']} | {m['mAP50']:.3f} | {m['mAP']:.3f} | {ap} | "
                         f"{pct(m['count_error']['RBC']['count_medre'])} |")
+            few = [f"{c} ({m['count_error'][c]['truth']})" for c in CLASSES if m["count_error"][c]["truth"] < 10]
+            if few:
+                rows.append(f"| | | | | *few labelled: {', '.join(few)}; their AP rests on those boxes* | | | |")
     return "\n".join(rows)
 
 
@@ -101,7 +104,7 @@ Per source group (FP32):
 | TXL-PBC val | {fp32['txl_pbc_val']['mAP50']:.3f} | {int8['txl_pbc_val']['mAP50']:.3f} ({drop['txl_pbc_val']:+.1f} pt) | {qdq['txl_pbc_val']['mAP50']:.3f} ({drop_qdq['txl_pbc_val']:+.1f} pt) |
 
 Q/DQ INT8, weights per channel, the heads' last convolutions and the box decoding in FP32, percentile
-calibration on {report['calibration']} (training images resampled to the working scale, never val).
+calibration on {report['calibration'].replace(str(ROOT) + '/', '')} (training images resampled to the working scale, never val).
 The TensorRT-target file keeps biases in FP32 (what TensorRT's parser takes); no TensorRT engine was built here.
 
 Reproduce: `python export/build_default_model.py --checkpoint export/checkpoints/fcos_lite_efficientnet_lite0_default/checkpoint.pt`
