@@ -177,10 +177,16 @@ class Counter:
             result.flags = source_flags(src)
             return result
 
-    def stream(self, frames: Iterable[np.ndarray]) -> Iterator[CountResult]:
-        """Count frames as they come (a camera): one result per frame, in order."""
-        for index, frame in enumerate(frames):
-            yield self.count(frame, source=f"frame {index}")
+    def stream(self, frames: Iterable[np.ndarray] | str | int | Path, policy: str = "all",
+               **options) -> Iterator[CountResult]:
+        """Count frames as they come: ``frames`` is an iterable of RGB arrays, or a source (a video file,
+        camera index or /dev/videoN, rtsp/http URL, GStreamer pipeline, folder or glob of images).
+        ``policy``: ``all``, ``latest`` (drop stale frames) or ``every:N``. Yields ``FrameResult``s in
+        order (frame index, timestamps, latency); reading, counting and the caller overlap on threads
+        started once. See ``bcedge.runtime.live_stream``."""
+        from bcedge.runtime.live_stream import stream
+
+        return stream(self, frames, policy=policy, **options)
 
     # -- the pipeline ------------------------------------------------------------------------------
 
