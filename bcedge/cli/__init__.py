@@ -5,7 +5,7 @@ the import order below is the order ``bcedge --help`` lists them in.
 """
 # isort: off
 from bcedge.cli.registry import UserError, build_parser, command, main
-from bcedge.cli import data, models, convert, count, watch, bench  # noqa: F401  (registers the subcommands)
+from bcedge.cli import data, models, convert, count, live, watch, bench  # noqa: F401  (registers the subcommands)
 # isort: on
 
 __all__ = ["UserError", "build_parser", "command", "main"]

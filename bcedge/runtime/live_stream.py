@@ -228,6 +228,7 @@ class FrameStream:
         latency = time.perf_counter() - frame.captured
         self.stats.record(latency)
         base = {f.name: getattr(result, f.name) for f in fields(CountResult) if hasattr(result, f.name)}
+        base["source"] = base.get("source") or frame.name
         return FrameResult(**base, frame_index=frame.index, source_ts=frame.source_ts, wall_time=frame.wall_time,
                            latency_s=latency, dropped_before=dropped, corrupt_before=frame.corrupt_before,
                            gap_s=frame.gap_s, image=frame.pixels)
