@@ -53,7 +53,7 @@ SIZES = {"full": dict(nms=[1_000, 10_000, 50_000, 200_000], merge_cells=90_000, 
                      parity=("fp32", "fp16"), speed=("fp32",)),  # half convolutions crawl on a CPU
          "quick": dict(nms=[300], merge_cells=400, tiles=1, batches=[1], smear=(640, 480), block=320, e2e_batch=1,
                        timing=dict(warmup=1, min_runs=1, min_total_s=0.0), parity=("fp32",), speed=("fp32",))}
-BUDGETS = {"nms": 35, "merge": 12, "parity": 20, "throughput": 28, "end_to_end": 40, "cuda_graphs": 15}
+BUDGETS = {"nms": 35, "merge": 12, "parity": 20, "throughput": 28, "end_to_end": 70, "cuda_graphs": 15}
 IOU_MATCH = 0.9
 
 
@@ -337,22 +337,25 @@ def check_end_to_end(entry: dict, state: dict, size: dict, deadline: float) -> N
     entry["rows"] = rows
     batch = size["e2e_batch"]
     last_s = 5.0
-    for name in (n for n in size["speed"] if n in state):
+    variants = [(n, on_device) for n in size["speed"] if n in state for on_device in (True, False)]
+    for name, on_device in variants:
         if time.time() + last_s > deadline:  # a second 16k x 16k run would overrun the budget
-            rows.append({"precision": name, "skipped": "section budget spent"})
+            rows.append({"precision": name, "decode_on_device": on_device, "skipped": "section budget spent"})
             continue
         # Same tiles as the bare measurement: the model's input size, at its own scale (no resampling).
         meta = state[name].meta
         counter = Counter(state[name], batch_size=batch, tile=tuple(meta.input_size),
-                          cell_size=(meta.pixel_scale or {}).get("cell_px") or "auto")
+                          cell_size=(meta.pixel_scale or {}).get("cell_px") or "auto", device_decode=on_device)
         counter.warmup()
+        counter.count(frame[:2048, :2048])   # first-call costs (kernels, allocator) stay out of the timing
         started = time.perf_counter()
         result = counter.count(frame)
         seconds = time.perf_counter() - started
         last_s = seconds + 2.0
         tiles_per_s = result.tiles / seconds
         bare = state.get("bare", {}).get((name, batch))
-        rows.append({"precision": name, "backend": state[name].describe(), "batch": batch, "tiles": result.tiles,
+        rows.append({"precision": name, "decode_on_device": counter._device_decode, "backend": state[name].describe(),
+                     "batch": batch, "tiles": result.tiles,
                      "seconds": round(seconds, 3), "tiles_per_s": round(tiles_per_s, 1),
                      "mpx_per_s": round(frame.shape[0] * frame.shape[1] / 1e6 / seconds, 1),
                      "bare_tiles_per_s": bare, "efficiency": round(tiles_per_s / bare, 4) if bare else None,

@@ -10,7 +10,8 @@ user's image to it comes from, in order of trust:
   image at a first guess (the last image's scale, else the training data's median), the median
   diameter of the whole red cells it found gives the scale, and the image is counted again only
   if that scale differs from the guess by more than ``REUSE_TOLERANCE``. Images from one rig share
-  a scale, so a stream or folder pays the second pass at most once; the first pass on a large
+  a scale (the guess is the median of the last few estimates), so a stream or folder rarely pays
+  the second pass; the first pass on a large
   image looks at a central crop only. Too few whole red cells to measure: the training images'
   typical scale (their median red cell), said so in the result.
 
@@ -27,7 +28,7 @@ from bcedge.artifact import ModelMeta
 from bcedge.detections import Detections
 
 RBC_DIAMETER_UM = 7.5        # a normal red cell's diameter: turns a rig's um/px into a cell size in pixels
-SNAP = 0.10                  # factors within 10% of 1 are taken as 1 (no resampling, no interpolation loss)
+SNAP = 0.15                  # factors within 15% of 1 are taken as 1: well inside the trained range, no resampling
 REUSE_TOLERANCE = 0.15       # a first pass this close to the estimated scale is the count
 MIN_CELLS = 3                # whole red cells needed for an estimate
 PROBE_SIDE = 512             # the first pass on a large image: a central crop this many model pixels across
