@@ -65,7 +65,7 @@ and `default.int8.onnx` (`--model default-int8`, INT8 for CPUs, {report['sizes_m
 | input | any size that is a multiple of 32 (dynamic ONNX graph); the runtime tiles large images with tile sizes from a cost model measured on the build machine |
 | training data | TXL-PBC train (four sources: BCCD, BCD, PBC, Raabin-WBC frames, re-annotated) + BCCD train, 1,009 images after removing near-copies of either validation split; classes mapped by name, sampling balanced over 5 source groups |
 | recipe | `export/train_default.py` (68 epochs, 5.5 min on one H200; see `benchmarks/results/training_runs.md`) |
-| operating point | per-class score thresholds {json.dumps(tuning['thresholds'])} (max F1), tuned on BCCD val + TXL-PBC val together; containment rules: {tuning['containment'] or 'none (tuning found no nested boxes worth suppressing)'} |
+| operating point | per-class score thresholds {json.dumps(tuning['thresholds'])}: the least count error per image on TXL-PBC val (complete labels; max F1 on both val splits would be {json.dumps(tuning.get('f1_thresholds', {}))}); containment rules: {tuning['containment'] or 'none (tuning found no nested boxes worth suppressing)'} |
 | CPU latency | {latency['fp32']['median_ms']} ms (FP32) / {latency['int8']['median_ms']} ms (INT8) per {latency['fp32']['tile']} tile (a BCCD frame), batch 1, ONNX Runtime, {report['machine_line']} |
 
 ## Accuracy, through the counting runtime (`bcedge eval default --data ...`)

@@ -73,3 +73,22 @@ def operating_point(data: Dataset, predictions: list[Detections], class_names: l
             "predicted": int(predicted.sum()), "truth": int(truth.sum()),
         }
     return result
+
+
+COUNT_GRID = tuple(round(0.2 + 0.01 * i, 2) for i in range(61))   # 0.20 .. 0.80
+
+
+def tune_count_thresholds(data: Dataset, predictions: list[Detections], class_names: list[str],
+                          near: dict[str, float] | None = None) -> dict[str, float]:
+    """Per class, the score threshold with the smallest mean absolute count error per image: a counter's
+    operating point (max F1 can leave counts biased). Ties go to the threshold nearest ``near``."""
+    chosen = {}
+    for k, name in enumerate(class_names):
+        truth = np.array([sum(label == name for label in r.labels) for r in data.images])
+        scores = [d.scores[d.class_ids == k] for d in predictions]
+        errors = [float(np.abs(np.array([int((s >= t).sum()) for s in scores]) - truth).mean()) for t in COUNT_GRID]
+        best = min(errors)
+        ties = [t for t, e in zip(COUNT_GRID, errors) if e <= best + 1e-9]
+        anchor = (near or {}).get(name, ties[len(ties) // 2])
+        chosen[name] = min(ties, key=lambda t: abs(t - anchor))
+    return chosen

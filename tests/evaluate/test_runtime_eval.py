@@ -64,3 +64,15 @@ def test_table_lists_groups():
     text = metrics_table({"mAP50": 0.9, "mAP": 0.6, "per_class": {n: entry for n in NAMES}, "count_error": errors,
                           "groups": {"txl/575x575": group, "bccd": group}})
     assert "txl/575x575" in text and "10.0%" in text
+
+
+def test_count_thresholds_minimise_the_count_error_per_image(tmp_path):
+    from bcedge.evaluate.operating import tune_count_thresholds
+
+    records, predictions = [], []
+    for i in range(4):   # 5 labelled cells per image; the detector scores 5 of them high, 1 false box at 0.45
+        records.append(ImageAnnotation(tmp_path / f"{i}.png", 100, 100, np.zeros((5, 4), np.float32), ["RBC"] * 5))
+        scores = np.array([0.9, 0.8, 0.7, 0.5, 0.40, 0.45], np.float32)
+        predictions.append(Detections(np.tile([[0, 0, 10, 10]], (6, 1)).astype(np.float32), scores, np.zeros(6, int)))
+    chosen = tune_count_thresholds(Dataset(records, ["RBC"]), predictions, ["RBC"], near={"RBC": 0.5})
+    assert 0.40 < chosen["RBC"] <= 0.45   # five boxes counted: 0.9, 0.8, 0.7, 0.5 and 0.45
