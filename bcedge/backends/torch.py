@@ -105,7 +105,7 @@ class TorchBackend(Backend):
     decodes_on_device = True   # Counter hands it uint8 tiles and takes back final per-tile detections
 
     def infer_detections(self, tiles: np.ndarray, thresholds: np.ndarray, nms_iou: float,
-                         max_detections: int) -> list:
+                         max_detections: int, pre_nms_topk: int) -> list:
         """uint8 (B, H, W, 3) tiles -> one ``Detections`` per tile, decoded on the device.
 
         The uint8 tiles go up once (pinned, a quarter of float32's bytes) and are scaled there; score
@@ -129,7 +129,7 @@ class TorchBackend(Backend):
             boxes, scores = self._replay(batch) if self.cuda_graphs else self.detector.deploy(batch)
             limit = torch.as_tensor(thresholds, dtype=torch.float32, device=boxes.device)
             tile, kept_boxes, kept_scores, kept_classes = decode_batch_on_device(
-                torch, boxes.float(), scores.float(), limit, nms_iou, max_detections)
+                torch, boxes.float(), scores.float(), limit, nms_iou, max_detections, pre_nms_topk)
             tile, kept_boxes, kept_scores, kept_classes = (t.cpu().numpy() for t in (tile, kept_boxes, kept_scores,
                                                                                       kept_classes))
         sizes = np.bincount(tile, minlength=len(tiles))
@@ -188,20 +188,18 @@ class TorchBackend(Backend):
         return f"torch on {self.device} ({self.precision}{graphs})"
 
 
-def decode_batch_on_device(torch, boxes, scores, limit, nms_iou: float, max_detections: int):
+def decode_batch_on_device(torch, boxes, scores, limit, nms_iou: float, max_detections: int, pre_nms_topk: int):
     """A batch's (B, A, 4) boxes and (B, A, C) scores -> (tile index, boxes, scores, class ids) of the kept
     detections, sorted by tile, as tensors on their device: one candidate selection and one batched
     NMS for the whole batch (per tile and class), not one round of small kernels per tile."""
     from torchvision.ops import batched_nms
 
-    from bcedge.runtime.decode import PRE_NMS_TOPK
-
     tile, anchor, cls = torch.nonzero(scores > limit, as_tuple=True)
     cand = scores[tile, anchor, cls]
     per_tile = torch.bincount(tile, minlength=scores.shape[0])
-    if per_tile.numel() and int(per_tile.max()) > PRE_NMS_TOPK:   # rare: keep each tile's best PRE_NMS_TOPK
+    if per_tile.numel() and int(per_tile.max()) > pre_nms_topk:   # rare: keep each tile's best pre_nms_topk
         rank = _rank_within(torch, tile, cand)
-        top = rank < PRE_NMS_TOPK
+        top = rank < pre_nms_topk
         tile, anchor, cls, cand = tile[top], anchor[top], cls[top], cand[top]
     picked = boxes[tile, anchor]
     real = (picked[:, 2] > picked[:, 0]) & (picked[:, 3] > picked[:, 1])

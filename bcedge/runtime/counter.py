@@ -25,7 +25,7 @@ from bcedge.artifact import ModelMeta
 from bcedge.backends import Backend, load_backend, preprocess
 from bcedge.catalogue import resolve_model
 from bcedge.detections import Detections
-from bcedge.runtime.decode import class_thresholds, decode
+from bcedge.runtime.decode import PRE_NMS_TOPK, class_thresholds, decode
 from bcedge.runtime.frames import check_frame, check_size, source_flags
 from bcedge.runtime.merge import MergeParams, check_strategy, merge_tiles
 from bcedge.runtime import scale as scaling
@@ -216,7 +216,7 @@ class Counter:
         with self._lock:
             if self._device_decode:
                 yield tiles, self.backend.infer_detections(tensor, self.thresholds, self.meta.nms_iou,
-                                                           self.meta.max_detections), None
+                                                           self.meta.max_detections, PRE_NMS_TOPK), None
                 return
             boxes, scores = self.backend.infer(tensor)
         yield tiles, boxes, scores

@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch")
 
 from bcedge.backends import load_backend, preprocess  # noqa: E402
 from bcedge.models import build_detector  # noqa: E402
-from bcedge.runtime.decode import decode_batch  # noqa: E402
+from bcedge.runtime.decode import PRE_NMS_TOPK, decode_batch  # noqa: E402
 
 
 def test_device_decode_matches_host_decode(tmp_path):
@@ -22,7 +22,7 @@ def test_device_decode_matches_host_decode(tmp_path):
     tiles = (np.random.default_rng(0).random((3, 64, 96, 3)) * 255).astype(np.uint8)
     boxes, scores = backend.infer(preprocess(tiles))
     floor = float(np.quantile(scores, 0.99))   # an untrained model's scores are nearly flat: keep its top 1%
-    on_device = backend.infer_detections(tiles, np.full(3, floor, np.float32), 0.5, 100)
+    on_device = backend.infer_detections(tiles, np.full(3, floor, np.float32), 0.5, 100, PRE_NMS_TOPK)
     meta = backend.meta
     meta.score_thresholds = {n: floor for n in meta.class_names}
     on_host = decode_batch(boxes, scores, meta, nms_iou=0.5)
