@@ -46,7 +46,7 @@ def test_fields_jsonl_file_and_overlay_video(tmp_path, stub, capsys):
     expected_rbc = [squares_counts(i)[0] for i in range(5)]
     assert [line["running_totals"]["RBC"] for line in lines] == [sum(expected_rbc[:i + 1]) for i in range(5)]
     assert len(lines[1]["detections"]) == sum(squares_counts(1))
-    out, err = capsys.readouterr()
+    out = capsys.readouterr().out
     total_row = next(line for line in out.splitlines() if line.startswith("TOTAL")).split()
     assert "field 5 (frame 4)" in out and total_row[1] == str(sum(expected_rbc))  # the per-field table
     assert f"fields 5: RBC {sum(expected_rbc)}" in out  # the running line (stdout: the JSON lines went to a file)
