@@ -46,6 +46,28 @@ def stream_options(args: argparse.Namespace, policy: str, pace_fps: float | None
                        detections=args.detections, fields=args.fields, overlay_video=args.overlay_video)
 
 
+def count_video(counter, path: Path, args: argparse.Namespace, first_id: int, human) -> list[dict]:
+    """``bcedge count VIDEO``: every frame counted (policy all), each a report entry ``VIDEO#INDEX``; the
+    stream outputs (``add_stream_outputs``) as ``bcedge live`` writes them, JSON lines only to --jsonl."""
+    from bcedge.live.run import run_live
+    from bcedge.report.counts import result_entry
+    from bcedge.report.names import escape_name
+
+    entries: list[dict] = []
+
+    def add(result, stream) -> None:
+        entries.append(result_entry(f"{escape_name(path)}#{result.frame_index}", result, detections=True,
+                                    image_id=first_id + len(entries), frame=result.frame_dict()))
+
+    options = stream_options(args, "all", emit_jsonl=args.jsonl is not None)
+    options.on_result.append(add)
+    summary = run_live(counter, str(path), options, say=sys.stderr)
+    if summary.fields_table:
+        print(summary.fields_table, file=human)
+    print(f"bcedge: {escape_name(path)}: {summary.line()}", file=sys.stderr)
+    return entries
+
+
 def report_summary(summary, human) -> None:
     if summary.fields_table:
         print(summary.fields_table, file=human)

@@ -103,6 +103,9 @@ def run_live(counter: Any, source: Any, options: LiveOptions, say: IO[str] | Non
     fps = getattr(stream.source, "fps", None) or options.pace_fps
     video = OverlayVideo(options.overlay_video, fps, classes) if options.overlay_video else None
     summary = LiveSummary()
+    warmup = getattr(counter, "warmup", None)
+    if warmup is not None:
+        warmup()   # the first frame's latency is then the counter's, not the backend's start-up
     started = time.perf_counter()
     try:
         with stop_on_interrupt(stream.stop, say) as interrupted:
