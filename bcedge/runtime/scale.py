@@ -29,7 +29,7 @@ from bcedge.detections import Detections
 
 RBC_DIAMETER_UM = 7.5        # a normal red cell's diameter: turns a rig's um/px into a cell size in pixels
 SNAP = 0.15                  # factors within 15% of 1 are taken as 1: well inside the trained range, no resampling
-REUSE_TOLERANCE = 0.15       # a first pass this close to the estimated scale is the count
+REUSE_TOLERANCE = 0.10       # a first pass this close to the estimated scale is the count
 MIN_CELLS = 3                # whole red cells needed for an estimate
 PROBE_SIDE = 512             # the first pass on a large image: a central crop this many model pixels across
 SCALE_CLASS = "RBC"
