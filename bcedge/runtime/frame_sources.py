@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Union
 
 import cv2
 
@@ -26,7 +25,7 @@ from bcedge.runtime.readers.video import (
     has_gstreamer,
 )
 
-FrameSource = Union[CaptureFrames, StillFrames]
+FrameSource = CaptureFrames | StillFrames
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv", ".ts")
 NETWORK = re.compile(r"^(rtsp|rtsps|rtmp|http|https|udp|tcp|srt)://", re.IGNORECASE)
 CAMERA_PATH = re.compile(r"^/dev/video\d+$")
@@ -42,7 +41,7 @@ def _camera(spec: str, pace_fps: float | None) -> FrameSource:
 
 
 def _network(spec: str, pace_fps: float | None) -> FrameSource:
-    return CaptureFrames(spec, spec, "network stream", cv2.CAP_FFMPEG, live=True)
+    return CaptureFrames(spec, spec, "network stream", cv2.CAP_FFMPEG, live="unless-sized")
 
 
 def _gstreamer(spec: str, pace_fps: float | None) -> FrameSource:

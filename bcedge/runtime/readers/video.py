@@ -67,10 +67,11 @@ def has_gstreamer() -> bool:
 
 class CaptureFrames:
     """Frames of one ``VideoCapture`` target. ``live``: reconnect when it stops (with ``backoff``
-    seconds, doubling up to the second value, ``max_reconnects`` tries in a row; None: forever).
+    seconds, doubling up to the second value, ``max_reconnects`` tries in a row; None: forever);
+    ``"unless-sized"``: live unless the opened source reports a frame count (a video file behind a URL).
     ``pace_fps`` plays a file at that rate, as a camera would deliver it."""
 
-    def __init__(self, target: str | int, name: str, kind: str, api: int = cv2.CAP_ANY, live: bool = False,
+    def __init__(self, target: str | int, name: str, kind: str, api: int = cv2.CAP_ANY, live: bool | str = False,
                  backoff: tuple[float, float] = (0.5, 8.0), max_reconnects: int | None = 10,
                  max_corrupt_run: int = 50, pace_fps: float | None = None,
                  open_capture: Callable[[Any, int], Any] = cv2.VideoCapture) -> None:
@@ -81,6 +82,9 @@ class CaptureFrames:
         self._cap = self._open()
         self.fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0) or None
         count = float(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0.0)
+        if live == "unless-sized":   # a URL may name a file (it has a length: it ends) or a stream (it has none)
+            live = not count > 0
+            self.live = live
         self.frame_count = int(count) if count > 0 and not live else None
 
     def _open(self):
