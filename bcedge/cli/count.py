@@ -97,10 +97,14 @@ def _count(p: argparse.ArgumentParser):
                 images.append(result_entry(escape_name(path), result, detections=True, image_id=image_id, **extra))
         for video in videos:
             try:
-                images.extend(count_video(counter, video, args, len(images) + 1, sys.stdout))
+                entries, interrupted = count_video(counter, video, args, len(images) + 1, sys.stdout)
             except (OSError, ValueError) as exc:  # unreadable: the input's fault
                 print(f"bcedge: skipped {escape_text(str(exc))}", file=sys.stderr)
                 failed.append(error_entry(video, exc))
+                continue
+            images.extend(entries)
+            if interrupted:  # Ctrl-C: report what was counted, count no further videos
+                break
         report = build_report(images, failed, model_info(counter.meta, str(args.model), counter.backend.describe()),
                               classes)
         if images:

@@ -46,9 +46,10 @@ def stream_options(args: argparse.Namespace, policy: str, pace_fps: float | None
                        detections=args.detections, fields=args.fields, overlay_video=args.overlay_video)
 
 
-def count_video(counter, path: Path, args: argparse.Namespace, first_id: int, human) -> list[dict]:
+def count_video(counter, path: Path, args: argparse.Namespace, first_id: int, human) -> tuple[list[dict], bool]:
     """``bcedge count VIDEO``: every frame counted (policy all), each a report entry ``VIDEO#INDEX``; the
-    stream outputs (``add_stream_outputs``) as ``bcedge live`` writes them, JSON lines only to --jsonl."""
+    stream outputs (``add_stream_outputs``) as ``bcedge live`` writes them, JSON lines only to --jsonl.
+    Returns the entries and whether Ctrl-C stopped the run (the frames counted until then are kept)."""
     from bcedge.live.run import run_live
     from bcedge.report.counts import result_entry
     from bcedge.report.names import escape_name
@@ -65,7 +66,7 @@ def count_video(counter, path: Path, args: argparse.Namespace, first_id: int, hu
     if summary.fields_table:
         print(summary.fields_table, file=human)
     print(f"bcedge: {escape_name(path)}: {summary.line()}", file=sys.stderr)
-    return entries
+    return entries, summary.interrupted
 
 
 def report_summary(summary, human) -> None:

@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -108,8 +108,9 @@ def run_live(counter: Any, source: Any, options: LiveOptions, say: IO[str] | Non
         warmup()   # the first frame's latency is then the counter's, not the backend's start-up
     started = time.perf_counter()
     try:
-        with stop_on_interrupt(stream.stop, say) as interrupted:
-            for result in stream:
+        results = iter(stream)
+        with stop_on_interrupt(stream.stop, say) as interrupted, closing(results):
+            for result in results:
                 running = fields.add(result) if fields else None
                 if lines:
                     lines.write(frame_record(result, options.detections, running))
@@ -122,7 +123,7 @@ def run_live(counter: Any, source: Any, options: LiveOptions, say: IO[str] | Non
                 summary.counted += 1
                 summary.latencies.append(result.latency_s)
                 if options.max_frames and summary.counted >= options.max_frames:
-                    stream.stop()
+                    break
             summary.interrupted = interrupted.is_set()
     finally:
         summary.seconds = time.perf_counter() - started
