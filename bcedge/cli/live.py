@@ -89,6 +89,9 @@ def _live(p: argparse.ArgumentParser):
     pace.add_argument("--realtime", action="store_true", help="play a video file at its own frame rate, as a camera")
     pace.add_argument("--fps", type=positive_float, default=None, help="deliver a file's frames at this rate")
     p.add_argument("--max-frames", type=positive_int, default=None, help="stop after this many counted frames")
+    p.add_argument("--workers", type=positive_int, default=2,
+                   help="counting threads (default 2: one merges or prepares a frame while another is in the "
+                        "backend; results stay in frame order)")
     add_stream_outputs(p)
     p.add_argument("--serve", action="store_true", help="show the live view in a browser (see --host, --port)")
     p.add_argument("--host", default="127.0.0.1",
@@ -108,7 +111,7 @@ def _live(p: argparse.ArgumentParser):
             raise UserError(f"{args.source}: --realtime and --fps are for files; a live source sets its own pace")
         source.pace_fps = pace_fps
         options = stream_options(args, policy, pace_fps)
-        options.max_frames = args.max_frames
+        options.max_frames, options.workers = args.max_frames, args.workers
         counter = Counter.load(args.model, backend=args.backend, device=args.device, **scale_options(args),
                                batch_size=args.batch_size)
         human = sys.stderr if args.jsonl is None else sys.stdout

@@ -30,6 +30,7 @@ class LiveOptions:
     fields: bool = False                    # each frame a field of view: per-field table, running totals
     overlay_video: Path | None = None
     max_frames: int | None = None
+    workers: int = 1                        # counting threads (``bcedge.runtime.live_stream``)
     on_result: list[Callable[[Any, Any], None]] = field(default_factory=list)   # (result, stream): the live view
 
 
@@ -96,7 +97,7 @@ def run_live(counter: Any, source: Any, options: LiveOptions, say: IO[str] | Non
     from bcedge.runtime.live_stream import FrameStream
 
     say = say or sys.stderr
-    stream = FrameStream(counter, source, options.policy, pace_fps=options.pace_fps)
+    stream = FrameStream(counter, source, options.policy, pace_fps=options.pace_fps, workers=options.workers)
     classes = list(counter.meta.class_names)
     lines = JsonLines.open(options.jsonl) if options.emit_jsonl else None
     fields = FieldTotals(classes) if options.fields else None

@@ -10,6 +10,11 @@ frame policy:
   (a camera faster than the counter: results stay current);
 - ``every:N``: every Nth frame is decoded and counted, the others only grabbed.
 
+With ``workers=2`` two counting threads share the counter: while one is in the backend (calls there
+are serialised), the other prepares, decodes boxes or merges its frame; results still come in frame
+order. On the shared 2-core CPU that was worth 0 to +50% frames/s, varying with the load
+(``benchmarks/live_latency.py``).
+
 ``FrameStream.stop()`` (e.g. on Ctrl-C) lets the frame being counted finish, then ends the stream.
 """
 from __future__ import annotations
@@ -161,6 +166,34 @@ class _Queue:
         return None, 0
 
 
+class _InOrder:
+    """Results of several counting threads, handed out in the order their frames were taken; a thread
+    that is ``ahead`` results in front of the caller waits (bounded memory)."""
+
+    def __init__(self, ahead: int) -> None:
+        self._ready: dict[int, Any] = {}
+        self._next = 0
+        self._changed = threading.Condition()
+        self.ahead = ahead
+
+    def put(self, seq: int, item: Any, stop: threading.Event) -> None:
+        with self._changed:
+            while seq - self._next >= self.ahead and not stop.is_set():
+                self._changed.wait(0.1)
+            self._ready[seq] = item
+            self._changed.notify_all()
+
+    def get(self, stop: threading.Event) -> Any:
+        with self._changed:
+            while self._next not in self._ready:
+                if stop.is_set():
+                    return None
+                self._changed.wait(0.1)
+            self._next += 1
+            self._changed.notify_all()
+            return self._ready.pop(self._next - 1)
+
+
 def _array_frames(arrays: Iterable[np.ndarray]) -> Iterator[Frame]:
     for index, pixels in enumerate(arrays):
         yield Frame(pixels, index, None, time.time(), time.perf_counter(), f"frame {index}")
@@ -170,8 +203,10 @@ class FrameStream:
     """Iterate for ``FrameResult``s in frame order (see module docstring); ``stats`` runs alongside."""
 
     def __init__(self, counter: Any, frames: Any, policy: str | Policy = "all", depth: int = 2,
-                 pace_fps: float | None = None) -> None:
-        self.counter, self.policy, self.depth = counter, Policy.parse(str(policy)), depth
+                 pace_fps: float | None = None, workers: int = 1) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        self.counter, self.policy, self.depth, self.workers = counter, Policy.parse(str(policy)), depth, workers
         if isinstance(frames, (str, int)) or hasattr(frames, "__fspath__"):
             frames = open_frames(frames, pace_fps)
         self.source = frames
@@ -179,6 +214,9 @@ class FrameStream:
         self._stop = threading.Event()       # finish the frame in hand, then end
         self._abort = threading.Event()      # the caller left: everything ends now
         self._started = False
+        self._take = threading.Lock()        # taking a frame and its place in the output order
+        self._taken = 0
+        self._ended = False
 
     def stop(self) -> None:
         """End after the frame being counted (Ctrl-C): its result is still delivered."""
@@ -206,21 +244,36 @@ class FrameStream:
             if close is not None:
                 close()
 
-    def _count(self, handoff, results: _Queue) -> None:
+    def _next_item(self, handoff) -> tuple[int, Any, int]:
+        """(output position, frame or end marker, frames dropped before it), for one counting thread."""
+        with self._take:
+            while not self._ended:
+                if self._abort.is_set():
+                    return -1, None, 0
+                item, dropped = (_DONE, 0) if self._stop.is_set() else handoff.get(self._abort)
+                if item is None:
+                    continue
+                self._ended = not isinstance(item, Frame)
+                self._taken += 1
+                return self._taken - 1, item, dropped
+            return -1, None, 0   # another thread took the end
+
+    def _count(self, handoff, results: _InOrder) -> None:
+        """One counting thread: with several, one counts while another merges or prepares (the backend
+        call itself is serialised by the counter)."""
         while not self._abort.is_set():
-            if self._stop.is_set():
-                results.put(_DONE, self._abort)
-                return
-            item, dropped = handoff.get(self._abort)
+            seq, item, dropped = self._next_item(handoff)
             if item is None:
-                continue
-            if item is _DONE or isinstance(item, _Failure):
-                results.put(item, self._abort)
+                return
+            if not isinstance(item, Frame):
+                results.put(seq, item, self._abort)
                 return
             try:
-                results.put(self._count_frame(item, dropped), self._abort)
-            except BaseException as exc:  # noqa: BLE001
-                results.put(_Failure(exc), self._abort)
+                results.put(seq, self._count_frame(item, dropped), self._abort)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller, in order
+                with self._take:
+                    self._ended = True
+                results.put(seq, _Failure(exc), self._abort)
                 return
 
     def _count_frame(self, frame: Frame, dropped: int) -> FrameResult:
@@ -238,14 +291,15 @@ class FrameStream:
             raise RuntimeError("a FrameStream can be iterated once")
         self._started = True
         handoff = _Latest(self.stats) if self.policy.kind == "latest" else _Queue(self.depth)
-        results = _Queue(self.depth)
-        threads = [threading.Thread(target=self._read, args=(handoff,), daemon=True, name="bcedge-frames"),
-                   threading.Thread(target=self._count, args=(handoff, results), daemon=True, name="bcedge-count")]
+        results = _InOrder(self.depth + self.workers)
+        threads = [threading.Thread(target=self._read, args=(handoff,), daemon=True, name="bcedge-frames")]
+        threads += [threading.Thread(target=self._count, args=(handoff, results), daemon=True, name=f"bcedge-count{i}")
+                    for i in range(self.workers)]
         for thread in threads:
             thread.start()
         try:
             while True:
-                item, _ = results.get(self._abort)
+                item = results.get(self._abort)
                 if item is _DONE:
                     return
                 if isinstance(item, _Failure):
@@ -258,6 +312,6 @@ class FrameStream:
 
 
 def stream(counter: Any, frames: Any, policy: str | Policy = "all", depth: int = 2,
-           pace_fps: float | None = None) -> FrameStream:
+           pace_fps: float | None = None, workers: int = 1) -> FrameStream:
     """``Counter.stream``: ``frames`` is an iterable of RGB arrays, or a source ``open_frames`` opens."""
-    return FrameStream(counter, frames, policy, depth, pace_fps)
+    return FrameStream(counter, frames, policy, depth, pace_fps, workers)

@@ -109,3 +109,36 @@ def test_failures_in_the_source_or_the_counter_reach_the_caller(tmp_path):
 def test_a_bad_policy_is_refused_by_name(text):
     with pytest.raises(ValueError, match="frame policy"):
         Policy.parse(text)
+
+
+class Jittery(ThreadRecorder):
+    """Takes longer on some frames, so with two counting threads results finish out of order."""
+
+    def count(self, frame, source="frame"):
+        index = int(source.rsplit(" ", 1)[-1])
+        time.sleep(0.03 if index % 3 == 0 else 0.0)
+        return super().count(frame, source)
+
+
+def test_two_counting_threads_keep_frame_order_and_overlap():
+    counter = Jittery()
+    frames = [squares_frame(i) for i in range(12)]
+    started = time.perf_counter()
+    results = list(FrameStream(counter, frames, workers=2))
+    assert [r.frame_index for r in results] == list(range(12))
+    assert [r.counts["RBC"] for r in results] == [squares_counts(i)[0] for i in range(12)]
+    assert len(counter.threads) == 2 and time.perf_counter() - started < 0.5
+
+
+def test_with_two_threads_a_failure_comes_after_the_frames_before_it():
+    class FailsAtFive(FrameCounter):
+        def count(self, frame, source="frame"):
+            if source == "frame 5":
+                raise ValueError("frame 5: bad frame")
+            return super().count(frame, source)
+
+    seen = []
+    with pytest.raises(ValueError, match="frame 5"):
+        for result in FrameStream(FailsAtFive(), [squares_frame(i) for i in range(10)], workers=2):
+            seen.append(result.frame_index)
+    assert seen == [0, 1, 2, 3, 4]
