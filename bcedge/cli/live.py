@@ -61,6 +61,7 @@ def count_video(counter, path: Path, args: argparse.Namespace, first_id: int, hu
                                     image_id=first_id + len(entries), frame=result.frame_dict()))
 
     options = stream_options(args, "all", emit_jsonl=args.jsonl is not None)
+    options.workers = 2
     options.on_result.append(add)
     summary = run_live(counter, str(path), options, say=sys.stderr)
     if summary.fields_table:
