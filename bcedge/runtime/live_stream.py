@@ -1,6 +1,6 @@
 """Counting a stream of frames with threads started once: a reader, a counter, and the caller.
 
-    reader thread --(handoff)--> counting thread --(results, bounded)--> caller (reports, overlays, view)
+    reader thread --(handoff)--> counting thread(s) --(results, bounded, in order)--> caller (reports, view)
 
 Decoding frame n+1, counting frame n and the caller's work on frame n-1 overlap. The handoff is the
 frame policy:
@@ -32,6 +32,7 @@ from bcedge.runtime.counter import CountResult
 from bcedge.runtime.frame_sources import Frame, open_frames
 
 _DONE = object()
+_STATS_LOCK = threading.Lock()
 
 
 class _Failure:
@@ -91,8 +92,9 @@ class StreamStats:
     recent: list[tuple[float, float]] = field(default_factory=list)  # (perf_counter at result, latency), last 30
 
     def record(self, latency: float) -> None:
-        self.counted += 1
-        self.recent = (self.recent + [(time.perf_counter(), latency)])[-30:]
+        with _STATS_LOCK:   # several counting threads record
+            self.counted += 1
+            self.recent = (self.recent + [(time.perf_counter(), latency)])[-30:]
 
     @property
     def fps(self) -> float:
