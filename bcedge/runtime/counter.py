@@ -5,8 +5,9 @@
     result = counter.count(frame)                # RGB uint8 (H, W, 3) of any size
     print(result.counts)                         # {"RBC": 212, "WBC": 3, "Platelets": 17}
 
-Any image larger than the model input is cut into overlapping tiles, batched through the backend,
-and merged so a cell cut by a tile border is counted once. A ``Counter`` holds no global state;
+Each image is first brought to the model's working scale (``bcedge.runtime.scale``: given, or
+estimated from the image), then cut into overlapping tiles, batched through the backend, and merged
+so a cell cut by a tile border is counted once; boxes come back in the image's own pixels. A ``Counter`` holds no global state;
 one instance may be shared by threads (calls into the backend are serialised by a lock, because
 TensorRT execution contexts are not thread-safe), or each thread may load its own.
 """
@@ -25,11 +26,11 @@ from bcedge.artifact import ModelMeta
 from bcedge.backends import Backend, load_backend, preprocess
 from bcedge.catalogue import resolve_model
 from bcedge.detections import Detections
+from bcedge.runtime import scale as scaling
+from bcedge.runtime.containment import rules_from_meta, suppress_contained
 from bcedge.runtime.decode import PRE_NMS_TOPK, class_thresholds, decode
 from bcedge.runtime.frames import check_frame, check_size, source_flags
 from bcedge.runtime.merge import MergeParams, check_strategy, merge_tiles
-from bcedge.runtime import scale as scaling
-from bcedge.runtime.containment import rules_from_meta, suppress_contained
 from bcedge.runtime.pipeline import run_stages
 from bcedge.runtime.resample import CropSource, ResampledSource, central_window
 from bcedge.runtime.sources import ArraySource, ImageSource, iter_tiles, open_image
@@ -37,6 +38,7 @@ from bcedge.runtime.tilesize import MAX_SIDE, TileCost, choose_tile
 from bcedge.runtime.tiling import Tile, TileGrid, choose_overlap
 
 TileHook = Callable[[Tile, Detections], None]   # (tile, its decoded detections in tile pixels)
+
 
 @dataclass
 class CountResult:
