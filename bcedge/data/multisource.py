@@ -37,7 +37,7 @@ class SourceSpec:
         return self.name or Path(self.path).resolve().name
 
 
-def _size_groups(records: list[ImageAnnotation]) -> dict[tuple[int, int], str]:
+def size_groups(records: list[ImageAnnotation]) -> dict[tuple[int, int], str]:
     """Frame size -> group name, merging sizes within ``SIZE_TOLERANCE`` into the most common one."""
     counts: dict[tuple[int, int], int] = {}
     for record in records:
@@ -50,11 +50,24 @@ def _size_groups(records: list[ImageAnnotation]) -> dict[tuple[int, int], str]:
     return names
 
 
-GROUPERS: dict[str, Callable[[SourceSpec, list[ImageAnnotation]], Callable[[ImageAnnotation], str]]] = {
-    "dataset": lambda spec, records: lambda r: spec.label,
-    "size": lambda spec, records: (lambda names: lambda r: f"{spec.label}/{names[(r.width, r.height)]}")(_size_groups(records)),
-    "folder": lambda spec, records: lambda r: f"{spec.label}/{r.image_path.parent.name}",
-}
+Grouper = Callable[[ImageAnnotation], str]
+
+
+def by_dataset(spec: SourceSpec, records: list[ImageAnnotation]) -> Grouper:
+    return lambda record: spec.label
+
+
+def by_size(spec: SourceSpec, records: list[ImageAnnotation]) -> Grouper:
+    names = size_groups(records)
+    return lambda record: f"{spec.label}/{names[(record.width, record.height)]}"
+
+
+def by_folder(spec: SourceSpec, records: list[ImageAnnotation]) -> Grouper:
+    return lambda record: f"{spec.label}/{record.image_path.parent.name}"
+
+
+GROUPERS: dict[str, Callable[[SourceSpec, list[ImageAnnotation]], Grouper]] = {
+    "dataset": by_dataset, "size": by_size, "folder": by_folder}
 
 
 def _canonical(name: str) -> str:

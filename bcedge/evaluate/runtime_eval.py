@@ -23,9 +23,9 @@ def image_groups(data: Dataset) -> list[str]:
     """Each image's source group; without groups, its frame size (one microscope, one camera)."""
     if any(r.group for r in data.images):
         return [r.group or "(none)" for r in data.images]
-    from bcedge.data.multisource import _size_groups
+    from bcedge.data.multisource import size_groups
 
-    names = _size_groups(data.images)
+    names = size_groups(data.images)
     return [names[(r.width, r.height)] for r in data.images]
 
 
