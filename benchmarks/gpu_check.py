@@ -263,7 +263,7 @@ def check_parity(entry: dict, state: dict, args, size: dict, device: str) -> Non
     for precision in size["parity"]:
         backend = load_backend(args.checkpoint, backend="torch", device=device, precision=precision)
         state[precision] = backend
-        if tuple(backend.meta.input_size) != tuple(meta.input_size):
+        if tuple(backend.meta.input_size) != tuple(meta.input_size) and not meta.dynamic_input:
             raise ValueError(f"checkpoint input {backend.meta.input_size} differs from the ONNX input {meta.input_size}")
         dets = decode_batch(*backend.infer(batch), meta, nms_backend="numba")
         per_tile = [match(r, d, IOU_MATCH) for r, d in zip(reference, dets)]
