@@ -396,7 +396,7 @@ def targets(data: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", type=Path, default=ROOT / "export/checkpoints/fcos_efficientnet_lite0_bccd/checkpoint.pt")
+    parser.add_argument("--checkpoint", type=Path, default=ROOT / "export/checkpoints/fcos_lite_efficientnet_lite0_default/checkpoint.pt")
     parser.add_argument("--onnx", type=Path, default=ROOT / "bcedge/assets/models/default.onnx")
     parser.add_argument("--out", type=Path, default=None, help="results folder (default benchmarks/results; dry run: a temp folder)")
     parser.add_argument("--dry-run", action="store_true", help="CPU and numba's CUDA simulator, tiny sizes")

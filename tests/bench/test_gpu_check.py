@@ -14,7 +14,7 @@ from bcedge.bench.gpu import Record, candidate_boxes, match
 from bcedge.detections import Detections
 
 ROOT = Path(__file__).resolve().parents[2]
-CHECKPOINT = ROOT / "export/checkpoints/fcos_efficientnet_lite0_bccd/checkpoint.pt"
+CHECKPOINT = ROOT / "export/checkpoints/fcos_lite_efficientnet_lite0_default/checkpoint.pt"
 ONNX = ROOT / "bcedge/assets/models/default.onnx"
 
 
