@@ -39,7 +39,7 @@ def tiles_along(length: int, tile: int, overlap: int) -> int:
 def choose_tile(width: int, height: int, overlap: int, stride: int = 32, cost: TileCost = TileCost(),
                 max_side: int = MAX_SIDE) -> tuple[int, int]:
     """The tile (w, h) for a ``width x height`` image (model pixels); sides are multiples of ``stride``."""
-    max_side = max(round_up(max_side, stride) - (stride if max_side % stride else 0), stride)
+    max_side = max(stride, max_side // stride * stride)   # the largest allowed side that is a multiple of the stride
     if width <= max_side and height <= max_side:
         return round_up(width, stride), round_up(height, stride)
     best = None
