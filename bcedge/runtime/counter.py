@@ -31,7 +31,7 @@ from bcedge.runtime.containment import rules_from_meta, suppress_contained
 from bcedge.runtime.decode import PRE_NMS_TOPK, class_thresholds, decode
 from bcedge.runtime.frames import check_frame, check_size, source_flags
 from bcedge.runtime.merge import MergeParams, check_strategy, merge_tiles
-from bcedge.runtime.pipeline import run_stages
+from bcedge.runtime.pipeline import run_inline, run_stages
 from bcedge.runtime.resample import CropSource, ResampledSource, central_window
 from bcedge.runtime.sources import ArraySource, ImageSource, iter_tiles, open_image
 from bcedge.runtime.tilesize import MAX_SIDE, TileCost, choose_tile
@@ -281,7 +281,8 @@ class Counter:
         view = src if scale.factor == 1.0 else ResampledSource(src, scale.factor)
         grid = self.plan(view.width, view.height)
         per_tile: list[tuple[Tile, Detections]] = []
-        for decoded in run_stages(self._batches(view, grid), [self._prepare, self._infer, self._decode]):
+        run = run_inline if len(grid) <= self.batch_size else run_stages   # one batch: nothing to overlap
+        for decoded in run(self._batches(view, grid), [self._prepare, self._infer, self._decode]):
             per_tile.extend(decoded)
             for tile, dets in decoded if self._tile_hooks else ():
                 for hook in self._tile_hooks:

@@ -76,3 +76,16 @@ def run_stages(source: Iterable[Any], stages: list[Callable[[Any], Iterable[Any]
         stop.set()
         for thread in threads:
             thread.join(timeout=5)
+
+
+def run_inline(source: Iterable[Any], stages: list[Callable[[Any], Iterable[Any]]]) -> Iterator[Any]:
+    """``run_stages`` without threads, for work too small to overlap (one batch of a camera frame):
+    starting and joining a thread per stage would cost more than it could hide."""
+    def chain(items: Iterable[Any], stage: Callable[[Any], Iterable[Any]]) -> Iterator[Any]:
+        for item in items:
+            yield from stage(item)
+
+    items: Iterable[Any] = source
+    for stage in stages:
+        items = chain(items, stage)
+    yield from items

@@ -142,3 +142,16 @@ def test_a_cell_larger_than_the_image_is_refused():
 def test_snap_and_reuse_tolerance():
     assert scaling.snap(1.14) == 1.0 and scaling.snap(1.2) == 1.2
     assert scaling.close_enough(0.5, 0.54) and not scaling.close_enough(0.5, 0.56)
+
+
+def test_a_frame_of_one_batch_starts_no_threads(monkeypatch):
+    import threading
+
+    counter = Counter(DiskBackend(scaled_meta()), cell_size=CELL_PX)
+    image, truth = smear(int(CELL_PX), size=(300, 200))
+    started = []
+    original = threading.Thread.start
+    monkeypatch.setattr(threading.Thread, "start", lambda self: (started.append(self.name), original(self))[1])
+    result = counter.count(image)
+    assert result.counts["RBC"] == len(truth) and result.tiles == 1
+    assert started == []
