@@ -155,3 +155,12 @@ def test_a_frame_of_one_batch_starts_no_threads(monkeypatch):
     result = counter.count(image)
     assert result.counts["RBC"] == len(truth) and result.tiles == 1
     assert started == []
+
+
+def test_large_tiles_go_one_per_batch_small_ones_four():
+    from bcedge.runtime.tiling import TileGrid
+
+    counter = Counter(DiskBackend(scaled_meta()), cell_size=CELL_PX, batch_size=4)
+
+    assert counter.batch_for(TileGrid.plan(2000, 2000, 320, 320, 40)) == 4
+    assert counter.batch_for(TileGrid.plan(4000, 4000, 1024, 1024, 140)) == 1
