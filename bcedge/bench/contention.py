@@ -28,10 +28,16 @@ def _cpu_busy_seconds() -> float | None:
 
 
 class Contention:
-    """How much of the machine's CPU other processes used while a cell ran (0: none, 1: all of it)."""
+    """How much of the machine's CPU other processes used while a cell ran (0: none, 1: all of it).
+
+    ``in_process``: the measured work runs in this process (not in a child), so this process's own
+    CPU time is subtracted instead of its children's."""
+
+    def __init__(self, in_process: bool = False) -> None:
+        self._own = _self_cpu if in_process else _children_cpu
 
     def __enter__(self) -> "Contention":
-        self.busy, self.children = _cpu_busy_seconds(), _children_cpu()
+        self.busy, self.children = _cpu_busy_seconds(), self._own()
         self.started = time.perf_counter()
         return self
 
@@ -40,8 +46,13 @@ class Contention:
         wall = time.perf_counter() - self.started
         self.share = None
         if busy is not None and self.busy is not None and wall > 0:
-            others = (busy - self.busy) - (_children_cpu() - self.children)
+            others = (busy - self.busy) - (self._own() - self.children)
             self.share = round(min(1.0, max(0.0, others / (wall * (os.cpu_count() or 1)))), 3)
+
+
+def _self_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _children_cpu() -> float:
