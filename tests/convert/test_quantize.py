@@ -82,3 +82,17 @@ def test_cpu_target_quantizes_whole_chains_asymmetrically(exported, calib_dir, t
     problems = tensorrt_qdq_problems(model)       # what TensorRT would refuse: unsigned zero points, INT32 biases
     assert any("TensorRT needs symmetric INT8" in p for p in problems) and any("a quantized bias" in p for p in problems)
     assert read_onnx_meta(out).recipe["convert"][-1]["target"] == "cpu"
+
+
+def test_keep_first_conv_leaves_the_stem_in_float(exported, calib_dir, tmp_path):
+    from bcedge.cli import main
+
+    _, fp32 = exported("fcos_efficientnet_lite0")
+    out = tmp_path / "stem_fp32.onnx"
+    assert main(["quantize", str(fp32), "--calib", str(calib_dir), "--out", str(out), "--keep-first-conv",
+                 "--method", "minmax"]) == 0   # an untrained model: percentile histograms have no range
+    model = onnx.load(str(out))
+    quantized = _quantized_inputs(model)
+    convs = [n for n in model.graph.node if n.op_type in graph.COMPUTE_OPS]
+    assert not quantized[convs[0].name]                     # the stem takes float weights and pixels
+    assert sum(quantized[n.name] for n in convs[1:]) > 10   # the rest is INT8
