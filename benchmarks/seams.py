@@ -95,17 +95,22 @@ def oracle_runs(image: Path, tiles: list[int], offsets: list[tuple[int, int]]) -
 def model_runs(image: Path, model: Path, offsets: list[tuple[int, int]], extra_overlap: int,
                control: bool) -> tuple[list[dict], dict]:
     base = Counter.load(model)
-    truth = load_truth(image, list(base.meta.class_names))
+    meta = base.meta
+    # Seams are judged in the image's own pixels: a model with a pixel scale counts unresampled here (its
+    # cell size given as its own), on tiles of its default input size, so tiles and detections share coordinates.
+    fixed = {"tile": tuple(meta.input_size), "cell_size": (meta.pixel_scale or {}).get("cell_px") or "auto"}
+    base = Counter(base.backend, **fixed)
+    truth = load_truth(image, list(meta.class_names))
     base.warmup()
     rows = []
     grids = [(base.overlap, offset) for offset in offsets]
     if extra_overlap:
         grids.append((base.overlap + extra_overlap, offsets[0]))
     for overlap, offset in grids:
-        counter = Counter(base.backend, overlap=overlap, grid_offset=offset)
+        counter = Counter(base.backend, overlap=overlap, grid_offset=offset, **fixed)
         rows.append(run_once(counter, image, truth, f"tile {counter.tile[0]} overlap {overlap} offset {offset}"))
     if control:
-        nms = Counter(base.backend, merge="nms")
+        nms = Counter(base.backend, merge="nms", **fixed)
         rows.append(run_once(nms, image, truth, f"tile {nms.tile[0]} merge nms (control)"))
     return rows, invariance(rows, list(base.meta.class_names))
 
