@@ -1,28 +1,16 @@
 """The run road never needs torch: the runtime imports, and `bcedge count` runs, with torch blocked."""
 import json
 import subprocess
-import sys
-import textwrap
-from pathlib import Path
 
 import pytest
 
-from bcedge.data import sample_dataset_path
 from bcedge.catalogue import DEFAULT_MODEL
-
-BLOCK_TORCH = textwrap.dedent("""
-    import sys
-    class _NoTorch:
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in ("torch", "torchvision"):
-                raise ImportError(f"torch is blocked in this test (tried to import {name})")
-    sys.meta_path.insert(0, _NoTorch())
-""")
+from bcedge.data import sample_dataset_path
+from bcedge.testing.no_torch import run_without_torch
 
 
 def _run(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", BLOCK_TORCH + textwrap.dedent(code)], capture_output=True, text=True,
-                          timeout=300)
+    return run_without_torch(code)
 
 
 def test_runtime_modules_import_without_torch():

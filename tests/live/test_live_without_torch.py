@@ -1,22 +1,11 @@
 """The live road is on the run road: ``bcedge live`` counts a video with the bundled model, torch blocked."""
 import json
-import subprocess
-import sys
-import textwrap
 
 import pytest
 
 from bcedge.catalogue import DEFAULT_MODEL
+from bcedge.testing.no_torch import run_without_torch
 from bcedge.testing.videos import sample_frames, write_video
-
-BLOCK_TORCH = textwrap.dedent("""
-    import sys
-    class _NoTorch:
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in ("torch", "torchvision"):
-                raise ImportError(f"torch is blocked in this test (tried to import {name})")
-    sys.meta_path.insert(0, _NoTorch())
-""")
 
 
 @pytest.mark.skipif(not DEFAULT_MODEL.is_file(), reason="the bundled default model is not in this checkout")
@@ -30,8 +19,7 @@ def test_bcedge_live_with_the_real_model_and_no_torch(tmp_path):
         assert "torch" not in sys.modules
         sys.exit(code)
     """
-    run = subprocess.run([sys.executable, "-c", BLOCK_TORCH + textwrap.dedent(code)], capture_output=True, text=True,
-                         timeout=300, check=False)
+    run = run_without_torch(code)
     assert run.returncode == 0, run.stderr
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [line["frame"]["index"] for line in lines] == [0, 1]
