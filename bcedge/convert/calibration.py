@@ -17,6 +17,7 @@ background is represented too.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -153,7 +154,7 @@ def build_scaled_calibration_set(data: Dataset, out: str | Path, cell_px: float,
         width, height = max(1, round(record.width * factor)), max(1, round(record.height * factor))
         boxes = record.boxes * np.float32(factor)
         scaled.append((record, factor, width, height, boxes))
-    resized = Dataset([type(r)(r.image_path, w, h, b, r.labels, r.source, group=r.group) for r, _, w, h, b in scaled],
+    resized = Dataset([dataclasses.replace(r, width=w, height=h, boxes=b) for r, _, w, h, b in scaled],
                       list(data.class_names), data.root, data.format, list(data.notes))
     factors = [f for _, f, _, _, _ in scaled]
 

@@ -15,15 +15,19 @@ MIN_WHOLE_CELLS = 3      # fewer whole cells than this: use the source group's m
 BORDER_PX = 2
 
 
-def whole_cell_diameters(record: ImageAnnotation, cell_class: str = SCALE_CLASS) -> np.ndarray:
-    """Diameters (mean box side, px) of ``cell_class`` boxes that do not touch the image border."""
-    boxes = record.boxes[[label == cell_class for label in record.labels]] if len(record.boxes) else record.boxes
-    if not len(boxes):
-        return np.zeros(0, np.float32)
-    inside = ((boxes[:, 0] > BORDER_PX) & (boxes[:, 1] > BORDER_PX) &
-              (boxes[:, 2] < record.width - BORDER_PX) & (boxes[:, 3] < record.height - BORDER_PX))
+def whole_box_diameters(boxes: np.ndarray, width: float, height: float, border: float = BORDER_PX) -> np.ndarray:
+    """Diameters (mean box side) of the (N, 4) boxes that keep ``border`` px clear of the image edge."""
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    inside = ((boxes[:, 0] > border) & (boxes[:, 1] > border) &
+              (boxes[:, 2] < width - border) & (boxes[:, 3] < height - border))
     boxes = boxes[inside]
     return ((boxes[:, 2] - boxes[:, 0]) + (boxes[:, 3] - boxes[:, 1])) / 2
+
+
+def whole_cell_diameters(record: ImageAnnotation, cell_class: str = SCALE_CLASS) -> np.ndarray:
+    """Diameters of ``record``'s ``cell_class`` boxes that do not touch the image border."""
+    chosen = [label == cell_class for label in record.labels]
+    return whole_box_diameters(record.boxes[chosen] if len(record.boxes) else record.boxes, record.width, record.height)
 
 
 def image_cell_sizes(data: Dataset, cell_class: str = SCALE_CLASS) -> np.ndarray:

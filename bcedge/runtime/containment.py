@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from bcedge.boxes import box_areas, pairwise_intersection
 from bcedge.detections import Detections
 
 
@@ -32,13 +33,7 @@ def rules_from_meta(entries: list[dict] | None, class_names: list[str]) -> list[
 
 def containment(inner: np.ndarray, outer: np.ndarray) -> np.ndarray:
     """(N, M): the fraction of each inner box's area inside each outer box."""
-    x0 = np.maximum(inner[:, None, 0], outer[None, :, 0])
-    y0 = np.maximum(inner[:, None, 1], outer[None, :, 1])
-    x1 = np.minimum(inner[:, None, 2], outer[None, :, 2])
-    y1 = np.minimum(inner[:, None, 3], outer[None, :, 3])
-    overlap = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-    area = np.clip(inner[:, 2] - inner[:, 0], 0, None) * np.clip(inner[:, 3] - inner[:, 1], 0, None)
-    return overlap / np.maximum(area[:, None], 1e-6)
+    return pairwise_intersection(inner, outer) / np.maximum(box_areas(inner)[:, None], 1e-6)
 
 
 def suppress_contained(dets: Detections, class_names: list[str], rules: list[ContainmentRule],

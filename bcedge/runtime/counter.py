@@ -297,8 +297,7 @@ class Counter:
         merge_started = time.perf_counter()
         detections = merge_tiles(per_tile, self.merge_params)
         if scale.factor != 1.0:
-            detections = Detections(detections.xyxy / np.float32(scale.factor), detections.scores,
-                                    detections.class_ids).clip(src.width, src.height)
+            detections = detections.scale(1 / scale.factor, 1 / scale.factor).clip(src.width, src.height)
         detections = suppress_contained(detections, self.meta.class_names, self.rules, self.operating_thresholds)
         done = time.perf_counter()
         timings = {"total_s": done - started, "merge_s": done - merge_started}

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from bcedge.artifact import ModelMeta
+from bcedge.data.cellsize import SCALE_CLASS, whole_box_diameters
 from bcedge.detections import Detections
 
 RBC_DIAMETER_UM = 7.5        # a normal red cell's diameter: turns a rig's um/px into a cell size in pixels
@@ -32,7 +33,6 @@ SNAP = 0.15                  # factors within 15% of 1 are taken as 1: well insi
 REUSE_TOLERANCE = 0.10       # a first pass this close to the estimated scale is the count
 MIN_CELLS = 3                # whole red cells needed for an estimate
 PROBE_SIDE = 512             # the first pass on a large image: a central crop this many model pixels across
-SCALE_CLASS = "RBC"
 MIN_SCORE = 0.5              # only confident red cells measure the scale (evaluation keeps boxes down to 0.001)
 MIN_FACTOR, MAX_FACTOR = 1 / 16, 8.0
 
@@ -108,17 +108,12 @@ def clamp(factor: float) -> float:
 
 
 def whole_cell_diameters(detections: Detections, class_names: list[str], image_size: tuple[int, int],
-                         min_score: float = MIN_SCORE, border: float = 2.0) -> np.ndarray:
+                         min_score: float = MIN_SCORE) -> np.ndarray:
     """Diameters (mean box side) of confidently detected red cells whose boxes keep clear of the image edge."""
     if SCALE_CLASS not in class_names or not len(detections):
         return np.zeros(0, np.float32)
     chosen = (detections.class_ids == class_names.index(SCALE_CLASS)) & (detections.scores >= min_score)
-    boxes = detections.xyxy[chosen]
-    width, height = image_size
-    clear = ((boxes[:, 0] > border) & (boxes[:, 1] > border) &
-             (boxes[:, 2] < width - border) & (boxes[:, 3] < height - border))
-    boxes = boxes[clear]
-    return ((boxes[:, 2] - boxes[:, 0]) + (boxes[:, 3] - boxes[:, 1])) / 2
+    return whole_box_diameters(detections.xyxy[chosen], *image_size)
 
 
 def estimate_from(detections: Detections, class_names: list[str], region_size: tuple[int, int],
