@@ -42,9 +42,8 @@ from bcedge.convert.torch2onnx import torch2onnx  # noqa: E402
 from bcedge.data.annotations import Dataset, ImageAnnotation  # noqa: E402
 from bcedge.data.multisource import SourceSpec, load_sources  # noqa: E402
 from bcedge.evaluate import EVAL_SCORE_FLOOR, summarise  # noqa: E402
-from bcedge.evaluate.onebox import boxes_per_white_cell  # noqa: E402
 from bcedge.evaluate.operating import match_scores, tune_count_thresholds, tune_thresholds  # noqa: E402
-from bcedge.evaluate.runtime_eval import predict, scale_summary, with_groups  # noqa: E402
+from bcedge.evaluate.runtime_eval import evaluate_runtime, predict  # noqa: E402
 from bcedge.evaluate.tuning import tune_containment  # noqa: E402
 from bcedge.models import load_detector  # noqa: E402
 from bcedge.runtime.containment import suppress_contained  # noqa: E402
@@ -117,14 +116,8 @@ def pooled_recall(metrics: dict) -> float:
 
 
 def evaluate(model: Path, data: Dataset, **options) -> dict:
-    counter = Counter.load(model, device="cpu", score_floor=EVAL_SCORE_FLOOR, **options)
-    started = time.perf_counter()
-    predictions, scales = predict(counter, data)
-    metrics = with_groups(data, predictions, counter.meta)
-    metrics["scale"] = scale_summary(scales)
-    metrics["seconds"] = round(time.perf_counter() - started, 1)
-    metrics["one_box_per_white_cell"] = boxes_per_white_cell(
-        data, predictions, counter.meta.class_names, {n: counter.meta.score_threshold(n) for n in counter.meta.class_names})
+    """``bcedge eval``'s metrics on the CPU (one box per white cell included), without the PR curves."""
+    metrics, _ = evaluate_runtime(model, data, device="cpu", **options)
     return {k: v for k, v in metrics.items() if k != "pr_curves"}
 
 

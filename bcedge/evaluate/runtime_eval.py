@@ -6,6 +6,7 @@ operating thresholds, which is what a user's ``bcedge count`` reports.
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -16,6 +17,7 @@ from bcedge.data.annotations import Dataset
 from bcedge.detections import Detections
 from bcedge.evaluate import EVAL_SCORE_FLOOR, summarise
 from bcedge.evaluate.coco_metrics import check_classes
+from bcedge.evaluate.onebox import boxes_per_white_cell
 from bcedge.evaluate.operating import match_scores, tune_thresholds
 
 
@@ -50,12 +52,16 @@ def evaluate_runtime(model: str | Path, data: Dataset, tune: bool = False, backe
     counter = Counter.load(model, backend=backend, device=device, score_floor=EVAL_SCORE_FLOOR, **counter_options)
     meta = counter.meta
     check_classes(data, meta.class_names)
+    started = time.perf_counter()
     predictions, scales = predict(counter, data, progress)
+    seconds = time.perf_counter() - started
     if tune:
         meta.score_thresholds = tune_thresholds(match_scores(data, predictions, meta.class_names))
     metrics = with_groups(data, predictions, meta)
     metrics["scale"] = scale_summary(scales)
-    metrics["runtime"] = {"backend": counter.backend.describe(), **{k: v for k, v in counter_options.items()
+    metrics["one_box_per_white_cell"] = boxes_per_white_cell(
+        data, predictions, meta.class_names, {n: meta.score_threshold(n) for n in meta.class_names})
+    metrics["runtime"] = {"backend": counter.backend.describe(), "seconds": round(seconds, 1), **{k: v for k, v in counter_options.items()
                                                                      if isinstance(v, (int, float, str, type(None)))}}
     return metrics, meta
 

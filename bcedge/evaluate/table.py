@@ -27,6 +27,9 @@ def metrics_table(metrics: dict) -> str:
         for group, entry in groups.items():
             lines.append(_row([group, entry["images"], f"{entry['mAP50']:.3f}", f"{entry['mAP']:.3f}"] +
                               [f"{entry['count_error'][n].get('count_medre', 0) * 100:.1f}%" for n in names], widths))
+    white = metrics.get("one_box_per_white_cell")
+    if white:
+        lines += ["", f"white cells with more than one box: {white['with_more_than_one_box']} of {white['white_cells']}"]
     scale = metrics.get("scale")
     if scale:
         lines += ["", f"scale: {scale['methods']}, median factor {scale['factor_median']}, "

@@ -51,6 +51,7 @@ def test_eval_command_runs_the_bundled_model_like_count_and_prints_a_table(tmp_p
     assert main(["eval", "default", "--data", str(SAMPLE), "--json", str(out), "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "median rel. err" in printed and "RBC" in printed and "scale:" in printed
+    assert "white cells with more than one box" in printed
     metrics = json.loads(out.read_text())
     assert metrics["images"] == 3 and 0.5 < metrics["mAP50"] <= 1.0
     assert metrics["scale"]["methods"].get("auto", 0) + metrics["scale"]["methods"].get("fallback", 0) == 3
