@@ -41,3 +41,20 @@ def test_count_cli_on_the_sample_without_torch(tmp_path):
     assert result["totals"]["RBC"] > 10 and result["totals"]["WBC"] >= 3  # each BCCD image has a WBC
     assert len(list((tmp_path / "overlays").glob("*.png"))) == 3
     assert "TOTAL" in out.stdout
+
+
+def test_numba_caches_outside_the_installed_package(tmp_path):
+    """Kernel caches beside the sources would survive pip uninstall and could shadow a later install."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env["XDG_CACHE_HOME"] = str(tmp_path)
+    code = ("import os, numpy as np; from bcedge.runtime.nms import nms; "
+            "nms(np.array([[0, 0, 9, 9]], np.float32), np.ones(1, np.float32), np.zeros(1, int), 0.5, backend='numba'); "
+            "print(os.environ['NUMBA_CACHE_DIR'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str(tmp_path / "bcedge" / "numba")
+    assert any((tmp_path / "bcedge" / "numba").rglob("*.nbi"))
