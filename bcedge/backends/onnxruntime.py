@@ -135,6 +135,8 @@ class OnnxRuntimeBackend(Backend):
         wanted = [(name, self._provider_options(name, device, meta)) for name in names if name in available]
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if meta.dynamic_input:  # memory patterns plan for one input shape; with tiles of many sizes they only
+            options.enable_mem_pattern = False  # add arena blocks (1024x1024 tile: 480 MB peak, 312 without; same speed)
         threads = self.options.get("threads") or int(os.environ.get("BCEDGE_THREADS", "0"))
         if threads:
             options.intra_op_num_threads = threads

@@ -2,7 +2,10 @@
 
 Nucleus lobes boxed as extra white cells or as platelets inside a white cell over-count white cells
 and invent platelets. For each labelled white cell this counts the predicted white-cell boxes that
-overlap it (IoU >= 0.3) and the predicted platelet boxes lying mostly inside it (containment >= 0.6).
+overlap it (IoU >= 0.3) and the predicted platelet boxes that are lobes: mostly inside it
+(containment >= 0.6), mostly inside the white-cell box the detector drew for it too, and not a
+labelled platelet (IoU >= 0.5). Platelets do lie on and beside white cells; one that the labels
+name, or that sits outside the detected cell in a loosely drawn label box, is a cell, not a lobe.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from bcedge.boxes import pairwise_iou
 from bcedge.runtime.containment import containment
 
 WHITE, PLATELET = "WBC", "Platelets"
+SAME_CELL_IOU, LOBE_CONTAINMENT, LABELLED_IOU = 0.3, 0.6, 0.5
 
 
 def boxes_per_white_cell(data: Dataset, predictions: list[Detections], class_names: list[str],
@@ -22,23 +26,30 @@ def boxes_per_white_cell(data: Dataset, predictions: list[Detections], class_nam
     if WHITE not in class_names:
         return {}
     white, platelet = class_names.index(WHITE), class_names.index(PLATELET) if PLATELET in class_names else -1
+    limit = np.array([thresholds.get(n, 0.5) for n in class_names], np.float32)
     histogram: dict[int, int] = {}
+    labelled_platelets_on_white = 0
     for record, dets in zip(data.images, predictions):
         truth = record.boxes[[label == WHITE for label in record.labels]]
         if not len(truth):
             continue
-        limit = np.array([thresholds.get(n, 0.5) for n in class_names], np.float32)
         kept = dets[dets.scores >= limit[dets.class_ids]] if len(dets) else dets
-        counts = np.zeros(len(truth), int)
-        boxes = kept.xyxy[kept.class_ids == white]
-        if len(boxes):
-            counts += (pairwise_iou(truth, boxes) >= 0.3).sum(axis=1)
-        lobes = kept.xyxy[kept.class_ids == platelet]
+        whites, lobes = kept.xyxy[kept.class_ids == white], kept.xyxy[kept.class_ids == platelet]
+        same_cell = pairwise_iou(truth, whites) >= SAME_CELL_IOU if len(whites) else np.zeros((len(truth), 0), bool)
+        counts = same_cell.sum(axis=1)
         if len(lobes):
-            counts += (containment(lobes, truth) >= 0.6).sum(axis=0)
+            labelled = record.boxes[[label == PLATELET for label in record.labels]]
+            is_labelled = (pairwise_iou(lobes, labelled) >= LABELLED_IOU).any(axis=1) if len(labelled) else np.zeros(len(lobes), bool)
+            inside = containment(lobes, truth) >= LOBE_CONTAINMENT                       # (lobes, truth)
+            if len(whites):    # inside the detected box of that cell too (a missed cell: the label alone)
+                in_detected = (containment(lobes, whites) >= LOBE_CONTAINMENT).astype(int) @ same_cell.T.astype(int) > 0
+                inside &= in_detected | ~same_cell.any(axis=1)[None, :]
+            labelled_platelets_on_white += int((inside & is_labelled[:, None]).any(axis=1).sum())
+            counts = counts + (inside & ~is_labelled[:, None]).sum(axis=0)
         for n in counts.tolist():
             histogram[n] = histogram.get(n, 0) + 1
     cells = sum(histogram.values())
     return {"white_cells": cells, "boxes_histogram": dict(sorted(histogram.items())),
             "with_more_than_one_box": sum(v for k, v in histogram.items() if k > 1),
-            "max_boxes": max(histogram) if histogram else 0}
+            "max_boxes": max(histogram) if histogram else 0,
+            "labelled_platelets_on_white_cells": labelled_platelets_on_white}

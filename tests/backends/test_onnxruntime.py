@@ -83,3 +83,11 @@ def test_tensorrt_provider_gets_precision_and_caches(tiny, tmp_path, monkeypatch
     fp32 = ort_backend.tensorrt_provider_options("fp32", None, tmp_path, 0)
     assert not fp32["trt_fp16_enable"] and not fp32["trt_int8_enable"]
     assert ort_backend.tensorrt_provider_options("fp32", "fp16", tmp_path, 0)["trt_fp16_enable"]
+
+
+def test_models_of_any_tile_size_run_without_memory_patterns():
+    # a pattern planned for one input shape only adds arena blocks when tiles come in many sizes
+    from bcedge.catalogue import resolve_model
+
+    backend = load_backend(resolve_model("default"), device="cpu")
+    assert backend.meta.dynamic_input and not backend.session.get_session_options().enable_mem_pattern

@@ -29,7 +29,19 @@ def white_cell_case(tmp_path):
 def test_boxes_per_white_cell_counts_lobes_and_duplicates(tmp_path):
     data, predictions = white_cell_case(tmp_path)
     result = boxes_per_white_cell(data, predictions, NAMES, {n: 0.5 for n in NAMES})
-    assert result == {"white_cells": 1, "boxes_histogram": {3: 1}, "with_more_than_one_box": 1, "max_boxes": 3}
+    assert result == {"white_cells": 1, "boxes_histogram": {3: 1}, "with_more_than_one_box": 1, "max_boxes": 3,
+                      "labelled_platelets_on_white_cells": 0}
+
+
+def test_a_platelet_on_a_white_cell_is_no_lobe_when_labelled_or_outside_the_detected_cell(tmp_path):
+    # a loosely drawn WBC label [100,100,200,200]; the detector's WBC box is tighter [100,130,200,200]
+    record = ImageAnnotation(tmp_path / "a.png", 300, 300, np.array([[100, 100, 200, 200], [160, 160, 180, 180]], np.float32),
+                             ["WBC", "Platelets"])
+    found = Detections(np.array([[100, 130, 200, 200], [160, 160, 180, 180], [110, 102, 130, 122], [120, 150, 140, 170]],
+                                np.float32), np.full(4, 0.9, np.float32), np.array([1, 2, 2, 2]))
+    result = boxes_per_white_cell(Dataset([record], NAMES), [found], NAMES, {n: 0.5 for n in NAMES})
+    # the labelled platelet and the one above the detected cell are cells; the one inside it is a lobe
+    assert result["boxes_histogram"] == {2: 1} and result["labelled_platelets_on_white_cells"] == 1
 
 
 def test_containment_tuning_picks_rules_that_fix_the_white_cell_count(tmp_path):
