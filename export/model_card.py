@@ -90,7 +90,10 @@ Per source group (FP32):
 - **Scale**: on BCCD val at half size, with no option given, recall at IoU 0.5 is {pct(report['half_size_recall']['half'])}
   against {pct(report['half_size_recall']['full'])} at full size.
 - **One box per white cell**: BCCD val {white['bccd_val']['with_more_than_one_box']} of {white['bccd_val']['white_cells']} white cells got more than
-  one box; TXL-PBC val {white['txl_pbc_val']['with_more_than_one_box']} of {white['txl_pbc_val']['white_cells']} (boxes per cell: {white['txl_pbc_val']['boxes_histogram']}).
+  one box; TXL-PBC val {white['txl_pbc_val']['with_more_than_one_box']} of {white['txl_pbc_val']['white_cells']} (boxes per cell: {white['txl_pbc_val']['boxes_histogram']}). A white cell's
+  boxes are the white-cell boxes overlapping it and the platelet boxes inside both its label and its detected box
+  that no label names a platelet: platelets lie on and beside white cells ({white['txl_pbc_val'].get('labelled_platelets_on_white_cells', 0)} labelled ones on TXL-PBC val
+  white cells), and a loosely drawn label box can take in a platelet beside the cell (`bcedge.evaluate.onebox`).
 - **Cells cut by the image edge** are detected and counted (training crops keep boxes with at least 35% of their
   area inside); a partial cell counts as one cell. The image edge is not a tile seam: nothing is dropped there.
 - The operating thresholds were tuned on the same val splits these numbers come from, which flatters the
