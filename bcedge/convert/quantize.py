@@ -90,6 +90,7 @@ class QuantOptions:
     op_types: tuple[str, ...] | None = None        # None: the target's choice
     keep_final_convs: bool = True                  # each head's last convolution stays FP32
     keep_first_conv: bool = False                  # the stem convolution (sees raw pixels) stays FP32
+    keep_fp32: tuple[str, ...] = ()                # node-name prefixes that stay FP32 (e.g. "/backbone/lateral")
     limit: int | None = None                       # calibrate on the first N tiles only
     batch_size: int = 4
 
@@ -120,6 +121,8 @@ def quantize(src: str | Path, calib_dir: str | Path, out: str | Path, options: Q
         exclude += graph.final_compute_nodes(model)
     if options.keep_first_conv:
         exclude += [n.name for n in model.graph.node if n.op_type in graph.COMPUTE_OPS][:1]
+    if options.keep_fp32:
+        exclude += [n.name for n in model.graph.node if n.name.startswith(options.keep_fp32)]
     target = TARGETS[options.target]
     op_types = options.op_types if options.op_types is not None else target.op_types
     out = Path(out)

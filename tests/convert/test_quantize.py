@@ -96,3 +96,19 @@ def test_keep_first_conv_leaves_the_stem_in_float(exported, calib_dir, tmp_path)
     convs = [n for n in model.graph.node if n.op_type in graph.COMPUTE_OPS]
     assert not quantized[convs[0].name]                     # the stem takes float weights and pixels
     assert sum(quantized[n.name] for n in convs[1:]) > 10   # the rest is INT8
+
+
+def test_keep_fp32_leaves_the_named_nodes_in_float(exported, calib_dir, tmp_path):
+    from bcedge.cli import main
+
+    _, fp32 = exported("fcos_efficientnet_lite0")
+    out = tmp_path / "partly_fp32.onnx"
+    assert main(["quantize", str(fp32), "--calib", str(calib_dir), "--out", str(out), "--keep-fp32", "/head/",
+                 "--method", "minmax"]) == 0
+    model = onnx.load(str(out))
+    producers = {t: n for n in model.graph.node for t in n.output}
+    int8_weights = {n.name: n.input[1] in producers and producers[n.input[1]].op_type == "DequantizeLinear"
+                    for n in model.graph.node if n.op_type in graph.COMPUTE_OPS}
+    head = [name for name in int8_weights if name.startswith("/head/")]
+    assert len(head) > 4 and not any(int8_weights[name] for name in head)   # the towers too, not only the last convs
+    assert sum(int8_weights[name] for name in int8_weights if not name.startswith("/head/")) > 10
