@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
-from bcedge.cli.options import add_model_options, add_scale_options, pixel_count, positive_int, scale_options
+from bcedge.cli.options import (add_engine_options, add_model_options, add_scale_options, pixel_count, positive_int,
+                                scale_options)
 from bcedge.cli.registry import UserError, command
 
 
@@ -49,18 +51,17 @@ def _count(p: argparse.ArgumentParser):
     p.add_argument("--csv", type=Path, default=None, help="write per-image counts as CSV here")
     p.add_argument("--overlay", type=Path, default=None, help="folder for overlay PNGs")
     p.add_argument("--quiet", action="store_true", help="no progress bars (shown on a terminal only)")
+    add_engine_options(p)
     from bcedge.cli.live import add_stream_outputs
 
     add_stream_outputs(p)  # for videos
 
     def run(args) -> int:
         from bcedge.atomic import atomic_write_json, atomic_write_text, check_writable
-        from bcedge.cli.progress import CountProgress
         from bcedge.report.counts import (build_report, error_entry, model_info, report_csv, report_table, scale_note,
                                           result_entry)
-        from bcedge.report.names import escape_name, escape_text, unique_names
+        from bcedge.report.names import escape_name, escape_text
         from bcedge.report.overlay import overlay_path, write_source_overlay
-        from bcedge.runtime.counter import Counter
         from bcedge.cli.live import count_video
         from bcedge.runtime.frame_sources import is_video_file
 
@@ -72,22 +73,21 @@ def _count(p: argparse.ArgumentParser):
         videos = [path for path in args.images if path.is_file() and is_video_file(path)]
         if len(videos) > 1 and (args.jsonl or args.overlay_video):
             raise UserError("--jsonl and --overlay-video take one video at a time")
+        if args.engine == "local" and (args.address or args.workers):
+            raise UserError("--address and --workers are for --engine ray")
+        if args.engine != "local" and videos:
+            raise UserError(f"--engine {args.engine} counts images; count videos with --engine local ({videos[0]})")
         files, problems = image_inputs([path for path in args.images if path not in videos])
         failed = [error_entry(path, exc) for path, exc in problems]
         for entry in failed:
             print(f"bcedge: skipped {entry['message']}", file=sys.stderr)
-        counter = Counter.load(args.model, backend=args.backend, device=args.device, **scale_options(args),
-                               overlap=args.overlap, batch_size=args.batch_size, merge=args.merge,
-                               max_pixels=args.max_pixels)
-        classes = list(counter.meta.class_names)
         images = []
-        with CountProgress(counter, len(files), enabled=not args.quiet) as progress:
-            for image_id, (path, name) in enumerate(zip(files, unique_names(files)), start=1):
-                try:
-                    result = progress.count_file(path, name)
-                except (OSError, ValueError) as exc:  # unreadable, corrupt, too large: the input's fault
-                    progress.write(f"bcedge: skipped {escape_text(str(exc))}")
-                    failed.append(error_entry(path, exc))
+        with _counting(args, files) as (counter, progress, outcomes):
+            classes = list(counter.meta.class_names)
+            for image_id, (path, name, result) in enumerate(outcomes, start=1):
+                if isinstance(result, Exception):  # unreadable, corrupt, too large: the input's fault
+                    progress.write(f"bcedge: skipped {escape_text(str(result))}")
+                    failed.append(error_entry(path, result))
                     continue
                 extra = {}
                 if args.overlay is not None:
@@ -116,3 +116,37 @@ def _count(p: argparse.ArgumentParser):
         return 1 if failed else 0
 
     return run
+
+
+@contextmanager
+def _counting(args, files: list[Path]):
+    """(counter, progress, outcomes): ``outcomes`` gives (path, name, CountResult or the error a bad image
+    raised) in input order, counted here or by a Ray cluster's workers (``--engine ray``, ``bcedge.cluster``)."""
+    from bcedge.report.names import unique_names
+
+    options = dict(scale_options(args), overlap=args.overlap, batch_size=args.batch_size, merge=args.merge,
+                   max_pixels=args.max_pixels, backend=args.backend, device=args.device)
+    names = unique_names(files)
+    if args.engine == "ray":
+        from bcedge.cluster import ClusterError, RayEngine
+
+        try:
+            with RayEngine(args.model, args.address, args.workers, progress=not args.quiet, **options) as engine:
+                outcomes = ((path, name, outcome) for (path, outcome), name in zip(engine.count(files), names))
+                yield engine.counter, engine.progress, outcomes
+        except ClusterError as exc:
+            raise UserError(str(exc)) from None
+        return
+    from bcedge.cli.progress import CountProgress
+    from bcedge.runtime.counter import Counter
+
+    counter = Counter.load(args.model, **options)
+    with CountProgress(counter, len(files), enabled=not args.quiet) as progress:
+        yield counter, progress, ((path, name, _counted(progress, path, name)) for path, name in zip(files, names))
+
+
+def _counted(progress, path: Path, name: str):
+    try:
+        return progress.count_file(path, name)
+    except (OSError, ValueError) as exc:  # the input's fault: reported and skipped
+        return exc

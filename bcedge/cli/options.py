@@ -82,6 +82,18 @@ def add_scale_options(parser: argparse.ArgumentParser) -> None:
                         help="auto (the model input size, or chosen per image for dynamic-input models), none, or WxH")
 
 
+def add_engine_options(parser: argparse.ArgumentParser) -> None:
+    """``--engine``, ``--address``, ``--workers``: count here, or on a Ray cluster (``bcedge.cluster``)."""
+    parser.add_argument("--engine", choices=("local", "ray"), default="local",
+                        help="local (default), or ray: images, and bands of huge TIFFs, counted by a Ray cluster's "
+                             "workers, one loaded model each, with the same results (pip install 'bcedge[cluster]')")
+    parser.add_argument("--address", default=None,
+                        help="the Ray cluster, HOST:PORT, ray://HOST:PORT or auto (default: start a local one); "
+                             "its machines must see the images at the same paths")
+    parser.add_argument("--workers", type=positive_int, default=None,
+                        help="Ray workers (default: one per CPU of the cluster)")
+
+
 def scale_options(args: argparse.Namespace) -> dict:
     """The keyword arguments ``add_scale_options`` gives ``Counter`` / ``Counter.load``."""
     return {"cell_size": args.cell_size, "um_per_px": args.um_per_px, "tile": args.tile}

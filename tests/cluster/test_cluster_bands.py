@@ -1,0 +1,94 @@
+"""Bands of a huge image, counted apart and merged on the driver, give the local count (no Ray needed:
+workers run in this process)."""
+import numpy as np
+import pytest
+import tifffile
+
+from bcedge.cluster.banded_counter import BandedCounter, MetaOnly
+from bcedge.cluster.bands import GridRange, band_view, count_band, split_bands, view_region
+from bcedge.cluster.jobs import BandJob
+from bcedge.cluster.worker import CounterSpec, CountWorker
+from bcedge.data.synth import generate_smear
+from bcedge.runtime.counter import Counter
+from bcedge.runtime.sources import open_image
+from bcedge.runtime.tiling import TileGrid
+
+OPTIONS = {"tile": (256, 256), "batch_size": 3}
+
+
+@pytest.mark.parametrize("tiles,columns,batch,target", [(100, 10, 4, 25), (143, 13, 3, 20), (7, 7, 4, 2), (12, 4, 1, 1)])
+def test_bands_cover_the_grid_once_and_start_on_whole_batches(tiles, columns, batch, target):
+    bands = split_bands(tiles, columns, batch, target)
+    assert bands[0][0] == 0 and bands[-1][1] == tiles
+    assert all(a[1] == b[0] for a, b in zip(bands, bands[1:]))
+    assert all(t0 < t1 and t0 % batch == 0 for t0, t1 in bands)
+    if columns % batch == 0:   # then every band starts a row of tiles
+        assert all(t0 % columns == 0 for t0, _ in bands)
+
+
+def test_a_range_of_the_grid_holds_only_its_tiles_strip_by_strip():
+    grid = TileGrid.plan(1000, 700, 256, 256, 40)
+    strips = GridRange(grid, 3, 9).strips()
+    assert [t.index for s in strips for t in s.tiles] == list(range(3, 9))
+    assert all(s.y0 == grid.strips()[s.index].y0 for s in strips)
+
+
+@pytest.fixture(scope="module")
+def slide(tmp_path_factory):
+    """A stripped BigTIFF smear larger than the auto scale's probe window (so three kinds of pass)."""
+    path = tmp_path_factory.mktemp("bands") / "slide.tif"
+    tifffile.imwrite(path, generate_smear(1200, 950, seed=4).pixels, bigtiff=True, rowsperstrip=64, photometric="rgb")
+    return path
+
+
+@pytest.fixture(scope="module")
+def worker():
+    return CountWorker(CounterSpec("default", options=OPTIONS))
+
+
+def test_a_band_finds_on_each_of_its_tiles_what_the_local_counter_finds(slide, worker):
+    local = Counter.load("default", cell_size=100, **OPTIONS)
+    seen = {}
+    local.add_tile_hook(lambda tile, dets: seen.__setitem__(tile.index, dets))
+    factor = local.count_file(slide).scale.factor
+    with open_image(slide) as src:
+        view = band_view(src, None, factor)
+        grid = local.plan(view.width, view.height)
+    assert view_region(view) == (None, factor)
+    outcome = count_band(worker.counter, BandJob(str(slide), None, factor, (3, 9), (grid.tile_w, grid.tile_h, len(grid))))
+    assert [index for index, _ in outcome.per_tile] == list(range(3, 9))
+    for index, dets in outcome.per_tile:
+        assert np.array_equal(dets.xyxy, seen[index].xyxy) and np.array_equal(dets.scores, seen[index].scores)
+        assert np.array_equal(dets.class_ids, seen[index].class_ids)
+
+
+def test_a_grid_the_worker_would_plan_otherwise_is_refused(slide, worker):
+    job = BandJob(str(slide), None, 0.5, (0, 1), (256, 256, 999))
+    assert "999 of 256x256" in str(worker.count_band(job).error)
+
+
+@pytest.mark.parametrize("grey,histories", [(False, [(), (0.7,)]), (True, [()])])
+def test_counting_in_bands_gives_the_local_result_scale_estimate_included(tmp_path, slide, worker, grey, histories):
+    path = slide
+    if grey:   # the reader's greyscale note must reach the driver's flags
+        path = tmp_path / "grey.tif"
+        tifffile.imwrite(path, tifffile.imread(slide)[..., 1], bigtiff=True, rowsperstrip=64)
+    local = Counter.load("default", **OPTIONS)
+    sent = []
+
+    def send(jobs):
+        sent.extend(jobs)
+        return [lambda job=job: worker.count_band(job) for job in jobs]
+
+    banded = BandedCounter(MetaOnly(worker.counter.meta, "workers"), send, workers=2, **OPTIONS)
+    for history in histories:   # what earlier images left the counter with changes the guess
+        local._recent_factors.clear()
+        local._recent_factors.extend(history)
+        expected = local.count_file(path)
+        got = banded.count_path(str(path), history)
+        assert np.array_equal(got.detections.xyxy, expected.detections.xyxy)
+        assert np.array_equal(got.detections.scores, expected.detections.scores)
+        assert got.counts == expected.counts and got.scale == expected.scale and got.tiles == expected.tiles
+        assert got.flags == expected.flags == (["greyscale"] if grey else [])
+    assert any(job.window for job in sent)                       # the probe pass went out as a window
+    assert len({job.tiles for job in sent if not job.window}) > 2   # the full passes in several bands

@@ -1,0 +1,36 @@
+"""Results in input order, each once, and the scale history a local Counter would have (no Ray needed)."""
+from collections import deque
+from types import SimpleNamespace
+
+from bcedge.cluster.ordering import InOrder, remember, remembered, same_guess
+
+
+def test_histories_with_the_same_median_give_the_same_guess_and_others_do_not():
+    assert same_guess((), ())
+    assert same_guess((0.5,), (0.5, 0.5, 0.5))
+    assert same_guess((0.4, 0.5, 0.6), (0.5,))
+    assert not same_guess((0.5,), (0.5, 0.6))
+    assert not same_guess((), (0.5,))   # no history: the model's typical scale, not a remembered one
+
+
+def test_a_counter_remembers_exactly_the_history_given_and_no_more_than_it_keeps():
+    counter = SimpleNamespace(_recent_factors=deque([0.9], maxlen=3))
+    remember(counter, (0.1, 0.2, 0.3, 0.4))
+    assert remembered(counter) == (0.2, 0.3, 0.4)
+    remember(counter, ())
+    assert remembered(counter) == ()
+
+
+def test_outcomes_come_out_in_index_order_once_each():
+    order = InOrder()
+    order.add(1, "b")
+    assert order.peek() is None
+    order.add(0, "a")
+    order.add(0, "a again")   # a late duplicate: dropped
+    assert order.take() == "a"
+    order.add(0, "stale")      # already taken: dropped
+    assert order.peek() == "b"
+    order.drop_next()          # to be counted again
+    assert order.peek() is None
+    order.add(1, "b2")
+    assert [order.take()] == ["b2"] and order.next == 2
