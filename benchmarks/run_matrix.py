@@ -6,8 +6,10 @@
     python benchmarks/run_matrix.py --profile quick               # a smoke test in about a minute
 
 It is ``bcedge bench run`` with this repository's defaults: the BCCD dataset for accuracy (val) and
-INT8 calibration (calibration/bccd_640x480, else built from train), and the trained checkpoints
-committed under export/checkpoints/ (an architecture without one is timed but reported "not trained"). Any other
+INT8 calibration (calibration/bccd_640x480, else built from train; the scale-aware FCOS-Lite calibrates on
+the train frames resampled to its own scale), and the trained checkpoints committed under
+export/checkpoints/, trained on BCCD train (benchmarks/results/training_runs.md; an architecture without
+one is timed but reported "not trained"). Any other
 ``bcedge bench run`` option passes through (``--archs``, ``--runners``, ``--batch``, ``--tile``...).
 Writes ``benchmarks/results/matrix_<profile>_<machine>.{json,md,png}``; put files from different
 machines side by side with ``bcedge bench compare A.json B.json``.
@@ -28,6 +30,7 @@ DATA = Path(os.environ.get("BCEDGE_BENCH_DATA", "/work/shared/data/bccd"))
 TRAINED = ROOT / "export" / "checkpoints"
 CHECKPOINTS = {                      # architecture -> trained checkpoint (committed; last epoch of each run)
     "fcos_efficientnet_lite0": TRAINED / "fcos_efficientnet_lite0_bccd" / "checkpoint.pt",
+    "fcos_lite_efficientnet_lite0": TRAINED / "fcos_lite_efficientnet_lite0_bccd" / "checkpoint.pt",
     "faster_rcnn_efficientnet_lite0": TRAINED / "faster_rcnn_efficientnet_lite0_bccd" / "checkpoint.pt",
     "ssdlite_efficientnet_lite0": TRAINED / "ssdlite_efficientnet_lite0_bccd" / "checkpoint.pt",
 }

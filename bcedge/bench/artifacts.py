@@ -8,6 +8,11 @@ fails records its reason, and every cell needing that artifact reports ``export 
 
 The cache is keyed by the source checkpoint's path, size and mtime: a checkpoint that training has
 since improved is re-exported, and artifacts prebuilt elsewhere (a Jetson without torch) are reused.
+
+Fixed-input models are exported at the cell's tile. A dynamic-input model (``ModelMeta.dynamic_input``)
+keeps its own metadata: its graph takes any multiple of its stride, so one export serves every tile.
+A scale-aware one (``ModelMeta.pixel_scale``) is calibrated for INT8 on training images resampled to its
+working scale, as the runtime resamples them (``scaled_calibration_for``), not on raw tiles.
 """
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from bcedge.bench.matrix import is_two_stage
+from bcedge.runtime.scale import model_cell_px
 
 CLASS_NAMES = ["RBC", "WBC", "Platelets"]      # BCCD's, for untrained models
 SOURCE_FILE = "source.json"
@@ -41,10 +47,17 @@ class ArtifactSet:
     notes: dict[str, str] = field(default_factory=dict)
     two_stage: bool = False
     trained_input_size: tuple[int, int] | None = None
+    dynamic_input: bool = False               # the graph takes any tile that is a multiple of ``stride``
+    stride: int = 32
+    cell_px: float | None = None              # scale-aware: its median red cell, model pixels (None: works as is)
 
     @property
     def trained(self) -> bool:
         return self.checkpoint is not None
+
+    @property
+    def scale_aware(self) -> bool:
+        return self.cell_px is not None
 
     def status(self, kind: str) -> str | None:
         """None when the file is there, else ``export failed: <reason>``."""
@@ -56,6 +69,7 @@ class ArtifactSet:
         return {"arch": self.arch, "tile": list(self.tile), "trained": self.trained,
                 "checkpoint": str(self.checkpoint) if self.checkpoint else None, "two_stage": self.two_stage,
                 "trained_input_size": list(self.trained_input_size) if self.trained_input_size else None,
+                "dynamic_input": self.dynamic_input, "working_scale_cell_px": self.cell_px,
                 "files": {k: str(v) for k, v in self.files.items()}, "failures": dict(self.failures),
                 "notes": dict(self.notes),
                 "build_seconds": dict(self.seconds)}
@@ -91,7 +105,7 @@ def _build_pt(s: ArtifactSet, ctx: BuildContext) -> Path:
     if s.checkpoint is not None:
         detector, _ = load_detector(s.checkpoint)
         (s.folder / TRAINED_SIZE_FILE).write_text(json.dumps(list(detector.meta.input_size)))
-        if tuple(detector.meta.input_size) != tuple(s.tile):
+        if tuple(detector.meta.input_size) != tuple(s.tile) and not detector.meta.dynamic_input:
             meta = detector.meta
             meta.input_size = tuple(s.tile)
             moved = build_detector(meta.arch, meta.class_names, s.tile, pretrained=False, meta=meta)
@@ -213,7 +227,36 @@ def prepare(arch: str, tile: tuple[int, int], work: str | Path, kinds: set[str],
     notes_file.write_text(json.dumps(s.notes))
     if (folder / TRAINED_SIZE_FILE).is_file():
         s.trained_input_size = tuple(json.loads((folder / TRAINED_SIZE_FILE).read_text()))
+    _read_model_kind(s)
     return s
+
+
+def _read_model_kind(s: ArtifactSet) -> None:
+    """Input kind and working scale from the built files' metadata (ONNX first: no torch needed)."""
+    from bcedge.artifact import ArtifactError, read_meta
+
+    for kind in sorted(s.files, key=lambda k: (k == "pt", k)):
+        try:
+            meta = read_meta(s.files[kind])
+        except (ArtifactError, ImportError, ValueError):
+            continue
+        s.dynamic_input, s.stride = bool(meta.dynamic_input), int(meta.stride or 32)
+        s.cell_px = model_cell_px(meta)
+        return
+
+
+def scale_aware_meta(checkpoint: Path | None):
+    """The metadata of a scale-aware checkpoint (``ModelMeta.pixel_scale``), or None: no checkpoint, a model
+    that counts images as they are, or a checkpoint this machine cannot read (no torch)."""
+    if checkpoint is None:
+        return None
+    from bcedge.artifact import ArtifactError, read_meta
+
+    try:
+        meta = read_meta(checkpoint)
+    except (ArtifactError, ImportError):
+        return None
+    return meta if model_cell_px(meta) is not None else None
 
 
 def calibration_for(tile: tuple[int, int], candidates: list[Path], data: Path | None, split: str, work: Path,
@@ -244,4 +287,31 @@ def calibration_for(tile: tuple[int, int], candidates: list[Path], data: Path | 
         build_calibration_set(load_dataset(data, split), out, TileSpec(tuple(tile)), count=count)
     except (CalibrationError, OSError, ValueError) as exc:
         return None, f"could not build a calibration set from {data} ({split}): {_first_line(exc)}"
+    return out, ""
+
+
+SCALED_CALIB_COUNT = 500    # as calibration/build_bccd.py asks: every BCCD training frame (205), like the 640x480 set
+
+
+def scaled_calibration_for(cell_px: float, size: tuple[int, int], data: Path | None, split: str, work: Path,
+                           pad_value: int, count: int = SCALED_CALIB_COUNT) -> tuple[Path | None, str]:
+    """A calibration set for a scale-aware model: ``split``'s images resampled so their median red cell is
+    ``cell_px`` (as the runtime resamples), cut into ``size`` tiles (its trained input). Returns (folder, "") or
+    (None, reason)."""
+    from bcedge.convert.calibration import CalibrationError, CalibrationSet, build_scaled_calibration_set
+
+    if data is None or not Path(data).exists():
+        return None, f"no dataset to build a calibration set at {cell_px:g} px red cells from"
+    out = work / f"calib_scaled_{cell_px:g}px_{size[0]}x{size[1]}_{count}"
+    try:
+        CalibrationSet.load(out)
+        return out, ""
+    except CalibrationError:
+        pass
+    from bcedge.data import load_dataset
+
+    try:
+        build_scaled_calibration_set(load_dataset(data, split), out, cell_px, tuple(size), count=count, pad_value=pad_value)
+    except (CalibrationError, OSError, ValueError) as exc:
+        return None, f"could not build a scaled calibration set from {data} ({split}): {_first_line(exc)}"
     return out, ""

@@ -6,9 +6,14 @@ in an FP16 kernel, an out-of-memory) from taking the whole matrix down. Order of
 1. read the smear (a ``.npy`` the parent wrote) and note the baseline RSS (interpreter, numpy, bcedge);
 2. load the artifact with its backend; time ``backend.infer`` on a batch of real tiles cut from the
    smear (warm-up, then iterations per the timing policy; the device sync hook inside the timed span);
-3. count the whole smear end to end with ``Counter`` (tiling, preprocessing, inference, decoding,
-   merging), after one warm-up count of a single tile (numba compiles there, not in the timing);
-4. record peak RSS and device memory, then (optionally) evaluate accuracy on the labelled split.
+3. count the whole smear end to end with ``Counter`` at the cell's tile (scale estimate and resampling
+   for a scale-aware model, tiling, preprocessing, inference, decoding, merging), after one warm-up count
+   of a single tile (numba compiles there, not in the timing; a scale-aware model's scale guess settles);
+4. record peak RSS and device memory, then (optionally) evaluate accuracy on the labelled split through
+   the counting runtime, exactly as ``bcedge eval`` does (``evaluate_runtime``).
+
+The tile must be the model's input for a fixed-input model, any multiple of its stride for a
+dynamic-input one (``Counter`` refuses anything else, with the reason).
 """
 from __future__ import annotations
 
@@ -66,16 +71,22 @@ def tile_batch(smear: np.ndarray, tile: tuple[int, int], batch: int) -> np.ndarr
     return np.stack(tiles)
 
 
+ACCURACY_METHOD = "bcedge eval: evaluate_runtime, Counter with its defaults (scale estimate, tile, merge, containment)"
+
+
 def _accuracy(spec: dict) -> dict:
+    """Metrics as ``bcedge eval`` reports them: what ``bcedge count`` does to each image (for a fixed-scale
+    model on 640x480 BCCD frames at a 640x480 tile this is one exact tile, as before)."""
     from bcedge.data import load_dataset
-    from bcedge.evaluate.artifacts import evaluate_artifact
+    from bcedge.evaluate.runtime_eval import evaluate_runtime
 
     acc = spec["accuracy"]
     started = time.perf_counter()
     data = load_dataset(acc["data"], acc.get("split"))
-    metrics, _ = evaluate_artifact(spec["artifact"], data, backend=spec["backend"], device=spec["device"])
+    metrics, _ = evaluate_runtime(spec["artifact"], data, backend=spec["backend"], device=spec["device"])
     errors = metrics["count_error"]
-    return {"status": "ok", "data": f"{acc['data']} ({acc.get('split')})", "images": metrics.get("images", len(data)),
+    return {"status": "ok", "method": ACCURACY_METHOD, "scale": metrics.get("scale"),
+            "data": f"{acc['data']} ({acc.get('split')})", "images": metrics.get("images", len(data)),
             "mAP50": round(float(metrics["mAP50"]), 4), "mAP": round(float(metrics["mAP"]), 4),
             "count_mae": {n: round(float(e["count_mae"]), 3) for n, e in errors.items()},
             "count_mre": {n: round(float(e["count_mre"]), 4) for n, e in errors.items() if e.get("count_mre") is not None},
@@ -95,8 +106,10 @@ def measure_cell(spec: dict) -> dict:
     out: dict = {}
     with DeviceMemorySampler() as device_memory:
         backend = load_backend(spec["artifact"], backend=spec["backend"], device=spec["device"])
-        if tuple(backend.meta.input_size) != tile:
-            raise ValueError(f"{spec['artifact']}: takes {backend.meta.input_size}, the cell is {tile}")
+        try:     # the cell's tile: the input of a fixed-input model, any stride multiple for a dynamic-input one
+            counter = Counter(backend, tile=tile, batch_size=batch, overlap=spec.get("smear_overlap"))
+        except ValueError as exc:
+            raise ValueError(f"{spec['artifact']}: {exc}") from exc
         out["runner"] = backend.describe()
         x = preprocess(tiles)
         sync_for = SYNC_HOOKS.get(spec["backend"])
@@ -114,7 +127,6 @@ def measure_cell(spec: dict) -> dict:
         infer_peak = peak_rss_mb()
         if (power := monitor.summary()) is not None:
             out["power"] = power
-        counter = Counter(backend, batch_size=batch, overlap=spec.get("smear_overlap"))
         out["smear"] = _count_smear(counter, smear, tile, int(spec.get("e2e_runs", 1)))
         device_peak, device_method = DEVICE_PEAKS.get(spec["backend"], lambda b: (None, None))(backend)
     if device_peak is None and device_memory.peak_mb is not None:
@@ -141,6 +153,8 @@ def _count_smear(counter, smear: np.ndarray, tile: tuple[int, int], runs: int) -
         result = counter.count(smear, source="smear")
         seconds.append(time.perf_counter() - started)
     return {"size": [int(smear.shape[1]), int(smear.shape[0])], "tiles": result.tiles, "overlap": counter.overlap,
+            "tile": list(result.tile) if result.tile else None, "scale": result.scale.to_dict() if result.scale else None,
+            "estimate_s": round(result.timings.get("estimate_s", 0.0), 3),
             "runs_s": [round(s, 3) for s in seconds], "median_s": round(float(np.median(seconds)), 3),
             "cells_counted": result.total}
 

@@ -92,8 +92,8 @@ class Profile:
         return data
 
 
-_CPU_ARCHS = tuple(f"{head}_{LITE0}" for head in ("fcos", "retinanet", "ssdlite", "faster_rcnn")) + (
-    "fcos_mobilenet_v3_large", "fcos_resnet50")
+_CPU_ARCHS = tuple(f"{head}_{LITE0}" for head in ("fcos", "fcos_lite", "retinanet", "ssdlite", "faster_rcnn")) + (
+    "fcos_mobilenet_v3_large", "fcos_resnet50")   # fcos_lite: the bundled default's head, dynamic input, scale-aware
 _GPU_RUNNERS = ("torch:cuda", "onnxruntime:cuda", "onnxruntime:tensorrt", "tensorrt:cuda")
 
 PROFILES: Registry[Profile] = Registry("benchmark profile")
@@ -112,8 +112,8 @@ register_profile(Profile(
     "cpu", archs=_CPU_ARCHS, runners=("torch:cpu", "onnxruntime:cpu"),
     timing=TimingPolicy(warmup=2, min_iterations=5, min_time_s=1.5, max_iterations=200, max_time_s=6.0),
     smear=(1280, 960), e2e_runs=1,
-    description="every head on EfficientNet-Lite0 plus FCOS on MobileNetV3-Large and ResNet-50; torch eager and "
-                "ONNX Runtime CPU; FP32/FP16/INT8; batch 1 and 4; 640x480 tiles"))
+    description="every head on EfficientNet-Lite0 (FCOS-Lite at its own working scale) plus FCOS on MobileNetV3-Large "
+                "and ResNet-50; torch eager and ONNX Runtime CPU; FP32/FP16/INT8; batch 1 and 4; 640x480 tiles"))
 register_profile(Profile(
     "gpu", archs=_CPU_ARCHS, runners=_GPU_RUNNERS + ("onnxruntime:cpu",), batches=(1, 4, 8),
     tiles=((640, 480), (1024, 768)),

@@ -44,6 +44,48 @@ def _stage(cell: dict) -> str:
     return "two-stage" if cell.get("two_stage") else "single-stage"
 
 
+def _factor(cell: dict) -> float | None:
+    """The scale the smear was counted at (model pixels per smear pixel), for a scale-aware model."""
+    if not cell.get("working_scale_cell_px"):
+        return None
+    return ((cell.get("smear") or {}).get("scale") or {}).get("factor")
+
+
+def scale_text(cell: dict) -> str:
+    """The working scale column: "as is", or the resampling of a scale-aware model (its red-cell size)."""
+    cell_px = cell.get("working_scale_cell_px")
+    if not cell_px:
+        return "as is"
+    factor = _factor(cell)
+    return f"x{factor:.2f} (RBC {cell_px:g} px)" if factor else f"RBC {cell_px:g} px"
+
+
+def scale_note(results: dict) -> list[str]:
+    """Why a scale-aware model's per-tile figures are not per image: its tile covers more of the smear."""
+    ok = [c for c in results["cells"] if c["status"] == "ok"]
+    aware = sorted({c["arch"] for c in ok if c.get("working_scale_cell_px")})
+    if not aware:
+        return []
+    others = sorted({c["smear"]["tiles"] for c in ok if not c.get("working_scale_cell_px")})
+    lines = []
+    for arch in aware:
+        cells = [c for c in ok if c["arch"] == arch]
+        factors = sorted(f for f in map(_factor, cells) if f)
+        if not factors:
+            continue
+        factor = factors[len(factors) // 2]
+        tiles = sorted({c["smear"]["tiles"] for c in cells})
+        lines.append(
+            f"{arch} is scale-aware: it resamples each image so red cells are {cells[0]['working_scale_cell_px']:g} px "
+            f"(this smear by x{factor:.2f}, a 640x480 BCCD frame to about {640 * factor:.0f}x{480 * factor:.0f}), so its "
+            f"{cells[0]['tile'][0]}x{cells[0]['tile'][1]} tile covers {1 / factor ** 2:.1f}x the smear area of a fixed-scale "
+            f"model's tile. ms/tile and tiles/s compare equal tensors, not equal work; the smear column (the same image, "
+            f"end to end, scale estimate included: {'/'.join(map(str, tiles))} tiles against "
+            f"{'/'.join(map(str, others)) or '?'} for the others) is the fair comparison, and its accuracy is BCCD val "
+            "counted as `bcedge count` does (each frame resampled to its scale, one exact tile).")
+    return lines + [""] if lines else []
+
+
 def accuracy_text(cell: dict) -> tuple[str, str, str]:
     """(mAP50, mAP, count MAE per class) as table text; the status when accuracy was not measured."""
     acc = cell.get("accuracy") or {}
@@ -103,13 +145,16 @@ def to_markdown(results: dict, title: str | None = None) -> str:
               "inside each sample where a backend returns before it finishes. ms/tile = batch time / batch size; "
               "every sample counts, outliers (Tukey fences, 1.5 IQR) are counted in the table, not removed. "
               "Throughput from the mean. Smear: one whole "
-              f"{p['smear'][0]}x{p['smear'][1]} synthetic smear counted end to end with `Counter` (tiling with "
-              f"{p.get('smear_overlap', '?')} px overlap for every model, preprocessing, inference, decoding, merging), "
-              f"median of {p['e2e_runs']} after a warm-up. Memory: {memory.get('method', 'n/a')}. "
-              f"Accuracy: {results.get('accuracy_data') or 'no labelled set'}; mAP50 and COCO mAP at a 0.001 score floor, "
+              f"{p['smear'][0]}x{p['smear'][1]} synthetic smear (red cells ~100 px, BCCD's scale) counted end to end "
+              f"with `Counter` at the cell's tile (tiling with {p.get('smear_overlap', '?')} px overlap for every "
+              "fixed-scale model, a scale-aware model with its own overlap in its pixels after estimating the scale "
+              f"and resampling; preprocessing, inference, decoding, merging), median of {p['e2e_runs']} after a warm-up. "
+              f"Memory: {memory.get('method', 'n/a')}. "
+              f"Accuracy: {results.get('accuracy_data') or 'no labelled set'}, as `bcedge eval` measures it (every image "
+              "through `Counter`, as `bcedge count` counts it); mAP50 and COCO mAP at a 0.001 score floor, "
               "count MAE per image at the model's thresholds (" + "/".join(_class_names(results)) + "); untrained "
               "architectures are timed only (weights do not change speed).", ""]
-    lines += ["## Summary", "", summary_markdown(results), "## Every cell", ""]
+    lines += ["## Summary", "", summary_markdown(results), *scale_note(results), "## Every cell", ""]
     lines += ["| model | stage | runner | precision | batch | size MB | ms/tile mean | p50 | p95 | p99 | outliers | "
               "tiles/s | MP/s | smear s | host MB infer / peak | device MB | mAP50 | mAP | count MAE | others' CPU |",
               "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
@@ -132,15 +177,15 @@ def summary_markdown(results: dict) -> str:
     for c in results["cells"]:
         if c["status"] == "ok":
             groups.setdefault((c["arch"], _runner(c), c["precision"], tuple(c["tile"])), []).append(c)
-    lines = ["| model | stage | runner | precision | ms/tile p50 (batch 1) | best tiles/s (batch) | smear s (batch) | "
-             "host peak MB | mAP50 | mAP |", "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| model | stage | runner | precision | working scale | ms/tile p50 (batch 1) | best tiles/s (batch) | "
+             "smear s (batch) | host peak MB | mAP50 | mAP |", "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for (arch, runner, precision, _tile), cells in groups.items():
         one = min(cells, key=lambda c: c["batch"])
         best = max(cells, key=lambda c: c["throughput"]["tiles_per_s"])
         fastest = min(cells, key=lambda c: c["smear"]["median_s"])
         acc = accuracy_text(one)
         peak = max(c["memory"]["host_peak_mb"] for c in cells)
-        lines.append(f"| {arch} | {_stage(one)} | {RUNNER_NAMES.get(runner, runner)} | {precision} | "
+        lines.append(f"| {arch} | {_stage(one)} | {RUNNER_NAMES.get(runner, runner)} | {precision} | {scale_text(one)} | "
                      f"{_f(one['latency_per_tile']['p50_ms'])} | "
                      f"{_f(best['throughput']['tiles_per_s'], 2)} ({best['batch']}) | "
                      f"{_f(fastest['smear']['median_s'], 2)} ({fastest['batch']}) | {_f(peak, 0)} | {acc[0]} | {acc[1]} |")
@@ -213,7 +258,7 @@ def pareto_plot(results: dict, out: str | Path) -> Path:
     for k, (c, (x, y)) in enumerate(zip(scored, points)):
         left.scatter(x, y, marker=marker[bool(c.get("two_stage"))], s=40 + 25 * c["batch"],
                      color=colours[f"{_runner(c)} {c['precision']}"], edgecolor="black", linewidth=0.6, zorder=3)
-        label = f"{c['arch'].split('_')[0]} b{c['batch']}" if several else f"b{c['batch']}"
+        label = f"{c['arch'].removesuffix('_efficientnet_lite0')} b{c['batch']}" if several else f"b{c['batch']}"
         left.annotate(label, (x, y), textcoords="offset points", xytext=(5, 6 if k % 2 else -11), fontsize=7)
     if points:
         low, high = min(p[1] for p in points), max(p[1] for p in points)
@@ -238,7 +283,8 @@ def pareto_plot(results: dict, out: str | Path) -> Path:
                       color=colours[f"{_runner(c)} {c['precision']}"], edgecolor="black", linewidth=0.5, zorder=3)
     right.set_ylim(-0.6, len(archs) - 0.4)
     right.set_yticks(range(len(archs)))
-    right.set_yticklabels([f"{a}\n({'trained' if any(c['trained'] for c in ok if c['arch'] == a) else 'untrained'})"
+    right.set_yticklabels([f"{a}\n({'trained' if any(c['trained'] for c in ok if c['arch'] == a) else 'untrained'}"
+                           f"{', scale-aware' if any(c.get('working_scale_cell_px') for c in ok if c['arch'] == a) else ''})"
                            for a in archs], fontsize=7)
     right.set_xscale("log")
     right.set_xlabel("latency per tile, p50 (ms, log); lower dot batch 1, upper dot larger batches")

@@ -7,8 +7,10 @@
 
 The results file is rewritten after every cell, so an interrupted run keeps what it measured. Accuracy
 is measured once per (architecture, runner, precision, tile) in the first batch size's cell and copied to
-the others (``accuracy.from_batch``), only for trained architectures at their own input size; the rest
-say ``not trained`` (weights do not change speed, so untrained models are timed, never scored).
+the others (``accuracy.from_batch``), only for trained architectures at their own input size (any tile
+for a dynamic-input model); the rest say ``not trained`` (weights do not change speed, so untrained
+models are timed, never scored). A scale-aware model counts the smear at its own scale and with its own
+overlap (its largest trained cell, in its pixels), as ``bcedge count`` would.
 """
 from __future__ import annotations
 
@@ -26,7 +28,8 @@ from typing import Callable
 import numpy as np
 
 from bcedge.atomic import atomic_open, atomic_write_text
-from bcedge.bench.artifacts import ArtifactSet, BuildContext, calibration_for, prepare
+from bcedge.bench.artifacts import (ArtifactSet, BuildContext, calibration_for, prepare, scale_aware_meta,
+                                    scaled_calibration_for)
 from bcedge.bench.contention import Contention, wait_for_quiet
 from bcedge.bench.machine import describe_machine, machine_slug
 from bcedge.bench.matrix import Cell, Profile, artifact_kind, precheck, runner_reason
@@ -112,7 +115,8 @@ def _accuracy_plan(cell: Cell, artifacts: ArtifactSet, data: Path | None, first_
     """(measure here?, the accuracy entry when not measured)."""
     if not artifacts.trained:
         return False, {"status": "not trained"}
-    if artifacts.trained_input_size and tuple(artifacts.trained_input_size) != cell.tile:
+    fixed_input = not artifacts.dynamic_input     # a dynamic-input model runs any tile with its trained weights
+    if fixed_input and artifacts.trained_input_size and tuple(artifacts.trained_input_size) != cell.tile:
         return False, {"status": f"not measured: trained at {artifacts.trained_input_size[0]}x"
                                  f"{artifacts.trained_input_size[1]}, this tile is {cell.tile[0]}x{cell.tile[1]}"}
     if data is None or not data.exists():
@@ -147,11 +151,7 @@ class MatrixRun:
 
     def build(self, arch: str, tile: tuple[int, int], cells: list[Cell]) -> ArtifactSet:
         kinds = {artifact_kind(c) for c in cells if precheck(c, self.reasons) is None}
-        calib, why = None, ""
-        if any("int8" in k for k in kinds):
-            candidates = [*self.options.calib_dirs, REPO / "calibration" / f"bccd_{tile[0]}x{tile[1]}"]
-            calib, why = calibration_for(tile, candidates, self.options.data, "train", self.options.work,
-                                         self.profile.calib_count)
+        calib, why = self.calibration(arch, tile) if any("int8" in k for k in kinds) else (None, "")
         high = max(self.profile.batches)
         context = BuildContext(calib=calib, calib_limit=self.profile.untrained_calib_limit,
                                engine_batch=(1, high, high), calib_error=why)
@@ -160,11 +160,29 @@ class MatrixRun:
                                                                      "calibration": str(calib) if calib else why or None}
         return artifacts
 
+    def calibration(self, arch: str, tile: tuple[int, int]) -> tuple[Path | None, str]:
+        """The INT8 calibration set: training frames at a scale-aware model's own scale and trained input size,
+        else tiles of ``tile`` (an existing set, or one built from the training split)."""
+        meta = scale_aware_meta(self.options.checkpoints.get(arch))
+        if meta is not None:
+            return scaled_calibration_for(meta.pixel_scale["cell_px"], tuple(meta.input_size), self.options.data, "train",
+                                          self.options.work, meta.pad_value)
+        candidates = [*self.options.calib_dirs, REPO / "calibration" / f"bccd_{tile[0]}x{tile[1]}"]
+        return calibration_for(tile, candidates, self.options.data, "train", self.options.work, self.profile.calib_count)
+
+    def smear_overlap(self, cell: Cell, artifacts: ArtifactSet) -> int | None:
+        """The profile's overlap (model pixels, alike for every model so tile counts match); None, the model's own
+        (its largest trained cell at its scale), for a scale-aware model, whose pixels are not the smear's."""
+        if artifacts.scale_aware:
+            return None
+        return min(self.profile.smear_overlap, min(cell.tile) // 2 - 1)
+
     def measure(self, cell: Cell, artifacts: ArtifactSet, smear: Path, fallback: dict | None = None) -> dict:
         """Run the cell; with a ``fallback`` (its earlier, contended result), only when the machine gets quiet."""
         kind = artifact_kind(cell)
         status = precheck(cell, self.reasons) or artifacts.status(kind)
-        entry = {**cell.to_dict(), "key": cell.key, "two_stage": artifacts.two_stage, "trained": artifacts.trained}
+        entry = {**cell.to_dict(), "key": cell.key, "two_stage": artifacts.two_stage, "trained": artifacts.trained,
+                 "dynamic_input": artifacts.dynamic_input, "working_scale_cell_px": artifacts.cell_px}
         if status:
             return {**entry, "status": status}
         path = artifacts.files[kind]
@@ -179,7 +197,7 @@ class MatrixRun:
         measure_accuracy, accuracy = _accuracy_plan(cell, artifacts, self.options.data, min(self.profile.batches))
         spec = {**cell.to_dict(), "artifact": str(path), "smear": str(smear), "timing": self.profile.timing.to_dict(),
                 "e2e_runs": self.profile.e2e_runs, "power": self.profile.power,
-                "smear_overlap": min(self.profile.smear_overlap, min(cell.tile) // 2 - 1),
+                "smear_overlap": self.smear_overlap(cell, artifacts),
                 "accuracy": {"data": str(self.options.data), "split": self.profile.accuracy_split} if measure_accuracy else None}
         with Contention() as contention:
             entry.update(_run_process(self.options, spec, self.profile.cell_timeout_s))

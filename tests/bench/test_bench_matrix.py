@@ -18,6 +18,13 @@ def test_cpu_profile_covers_both_stages_backends_precisions_and_batches():
     assert cells[0].key == "fcos_efficientnet_lite0/torch:cpu/fp32/b1/640x480"
 
 
+def test_the_light_head_is_in_the_cpu_and_gpu_matrices_beside_the_others():
+    for name in ("cpu", "gpu"):
+        archs = get_profile(name).archs
+        assert "fcos_lite_efficientnet_lite0" in archs and {"fcos_efficientnet_lite0", "ssdlite_efficientnet_lite0",
+                                                             "faster_rcnn_efficientnet_lite0"} <= set(archs)
+
+
 def test_torch_runs_fp32_only_and_says_so():
     cell = Cell("fcos_efficientnet_lite0", "torch", "cpu", "fp16", 1, (640, 480))
     status = precheck(cell, reasons={"torch:cpu": None})
