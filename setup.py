@@ -54,6 +54,7 @@ setup(
         "cpu": ["onnxruntime>=1.17"],                      # one ONNX Runtime build, never both (see above)
         "gpu": ["onnxruntime-gpu>=1.17", "cuda-python>=12"],
         "trt": ["tensorrt>=8.6", "cuda-python>=12"],      # desktop only: JetPack provides TensorRT on a Jetson
+        "cluster": ["ray>=2.9"],                           # bcedge count --engine ray (bcedge.cluster)
     },
     entry_points={"console_scripts": ["bcedge=bcedge.cli:main"]},
 )

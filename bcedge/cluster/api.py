@@ -1,8 +1,9 @@
 """``count_files``: the Python API's counterpart of ``bcedge count --engine local|ray``."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 
 def _local(paths: list[Path], model: str | Path, address: str | None, workers: int | None,

@@ -10,7 +10,8 @@ local run's by construction, and the driver never reads its pixels nor loads the
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from bcedge.cluster import ordering
 from bcedge.cluster.bands import band_target, split_bands, view_region

@@ -14,9 +14,10 @@ row of tiles, so neighbouring bands seldom read the same strip.
 """
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 
@@ -41,7 +42,7 @@ def split_bands(tiles: int, columns: int, batch: int, target: int) -> list[tuple
         start = min(tiles, math.ceil(row * columns / batch) * batch)
         if start > bounds[-1]:
             bounds.append(start)
-    return list(zip(bounds[:-1], bounds[1:]))
+    return list(itertools.pairwise(bounds))
 
 
 def band_target(tiles: int, workers: int) -> int:

@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from bcedge.cluster import ordering
-from bcedge.cluster.bands import BAND_PIXELS
 from bcedge.cluster.banded_counter import BandedCounter, MetaOnly
+from bcedge.cluster.bands import BAND_PIXELS
 from bcedge.cluster.errors import WorkerLost
 from bcedge.cluster.jobs import BandJob, ImageJob
 from bcedge.cluster.pool import WorkerPool
@@ -55,7 +56,7 @@ class RayEngine:
         self.progress = ClusterProgress(0, enabled=False)
         self._stack = ExitStack()
 
-    def __enter__(self) -> "RayEngine":
+    def __enter__(self) -> RayEngine:
         try:
             cpus = self.workers * self.worker_options["num_cpus"] if self.workers else None
             ray = self._stack.enter_context(ray_session(self.address, cpus=cpus and math.ceil(cpus),

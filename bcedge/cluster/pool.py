@@ -8,6 +8,7 @@ that ran twice (its first worker died after finishing) still leaves each output 
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,8 +98,6 @@ class WorkerPool:
 
     def close(self) -> None:
         for actor in self.actors:
-            try:
+            with contextlib.suppress(Exception):   # already gone
                 self.ray.kill(actor)
-            except Exception:  # noqa: BLE001 - already gone
-                pass
         self.actors = []

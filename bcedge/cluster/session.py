@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import logging
 import socket
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from bcedge.cluster.errors import ClusterError, require_ray
 

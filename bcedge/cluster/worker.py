@@ -8,8 +8,9 @@ The model is loaded on first use, so a worker restarted after a crash loads it a
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from bcedge.cluster import ordering
 from bcedge.cluster.bands import count_band

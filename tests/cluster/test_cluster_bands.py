@@ -1,11 +1,19 @@
 """Bands of a huge image, counted apart and merged on the driver, give the local count (no Ray needed:
 workers run in this process)."""
+import itertools
+
 import numpy as np
 import pytest
 import tifffile
 
 from bcedge.cluster.banded_counter import BandedCounter, MetaOnly
-from bcedge.cluster.bands import GridRange, band_view, count_band, split_bands, view_region
+from bcedge.cluster.bands import (
+    GridRange,
+    band_view,
+    count_band,
+    split_bands,
+    view_region,
+)
 from bcedge.cluster.jobs import BandJob
 from bcedge.cluster.worker import CounterSpec, CountWorker
 from bcedge.data.synth import generate_smear
@@ -20,7 +28,7 @@ OPTIONS = {"tile": (256, 256), "batch_size": 3}
 def test_bands_cover_the_grid_once_and_start_on_whole_batches(tiles, columns, batch, target):
     bands = split_bands(tiles, columns, batch, target)
     assert bands[0][0] == 0 and bands[-1][1] == tiles
-    assert all(a[1] == b[0] for a, b in zip(bands, bands[1:]))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(bands))
     assert all(t0 < t1 and t0 % batch == 0 for t0, t1 in bands)
     if columns % batch == 0:   # then every band starts a row of tiles
         assert all(t0 % columns == 0 for t0, _ in bands)
