@@ -63,26 +63,28 @@ def scale_text(cell: dict) -> str:
 def scale_note(results: dict) -> list[str]:
     """Why a scale-aware model's per-tile figures are not per image: its tile covers more of the smear."""
     ok = [c for c in results["cells"] if c["status"] == "ok"]
-    aware = sorted({c["arch"] for c in ok if c.get("working_scale_cell_px")})
-    if not aware:
-        return []
     others = sorted({c["smear"]["tiles"] for c in ok if not c.get("working_scale_cell_px")})
     lines = []
-    for arch in aware:
+    for arch in sorted({c["arch"] for c in ok if c.get("working_scale_cell_px")}):
         cells = [c for c in ok if c["arch"] == arch]
         factors = sorted(f for f in map(_factor, cells) if f)
         if not factors:
             continue
-        factor = factors[len(factors) // 2]
-        tiles = sorted({c["smear"]["tiles"] for c in cells})
+        factor, tile = factors[len(factors) // 2], cells[0]["tile"]
+        frames = [a["scale"]["factor_median"] for c in cells if (a := c.get("accuracy") or {}).get("status") == "ok"
+                  and (a.get("scale") or {}).get("factor_median")]
+        frame = f", BCCD val frames by x{frames[0]:.2f} (median)" if frames else ""
+        shares = sorted(c["smear"]["estimate_s"] / c["smear"]["median_s"] for c in cells
+                        if c["smear"].get("estimate_s") and c["smear"].get("median_s"))
+        estimate = (f"; the scale estimate, a first pass over a central crop, is {100 * shares[0]:.0f}-{100 * shares[-1]:.0f}% "
+                    "of its smear time") if shares else ""
         lines.append(
             f"{arch} is scale-aware: it resamples each image so red cells are {cells[0]['working_scale_cell_px']:g} px "
-            f"(this smear by x{factor:.2f}, a 640x480 BCCD frame to about {640 * factor:.0f}x{480 * factor:.0f}), so its "
-            f"{cells[0]['tile'][0]}x{cells[0]['tile'][1]} tile covers {1 / factor ** 2:.1f}x the smear area of a fixed-scale "
-            f"model's tile. ms/tile and tiles/s compare equal tensors, not equal work; the smear column (the same image, "
-            f"end to end, scale estimate included: {'/'.join(map(str, tiles))} tiles against "
-            f"{'/'.join(map(str, others)) or '?'} for the others) is the fair comparison, and its accuracy is BCCD val "
-            "counted as `bcedge count` does (each frame resampled to its scale, one exact tile).")
+            f"(this smear by x{factor:.2f}{frame}), so its {tile[0]}x{tile[1]} tile covers {1 / factor ** 2:.1f}x the "
+            "smear area of a fixed-scale model's tile. Its ms/tile and tiles/s are per equal tensor, not per equal "
+            f"area; the smear column (the same image end to end: {'/'.join(map(str, sorted({c['smear']['tiles'] for c in cells})))} "
+            f"tiles against {'/'.join(map(str, others)) or '?'} for the fixed-scale models{estimate}) is the fair "
+            "comparison. Its accuracy is BCCD val counted as `bcedge count` counts it (each frame resampled, one exact tile).")
     return lines + [""] if lines else []
 
 
