@@ -280,9 +280,11 @@ def estimate(report: dict) -> str:
               "core merge with numba NMS took 53 ms for 100k cells on one CPU core here (`merge_speed_cpu.md`), "
               f"about linear, so ~{slide_cells / 1e5 * 0.053:.1f} s on the driver after the last band returns "
               "(sequential: it adds to every pass, and bounds the slide's speed-up near 64 machines).",
-              "- Bands make the slide scale like the archive until storage bandwidth per pass (table) or the "
-              "driver's merge dominates; at 64 machines the pass is shorter than the read of a 30 GB "
-              "uncompressed slide over one 10 Gbit/s link, so storage bounds it.", ""]
+              f"- Bands make the slide scale like the archive until storage bandwidth (table) or the driver's merge "
+              f"dominates. Uncompressed, the slide is {slide_mb / 1024:.0f} GB per pass: one 10 Gbit/s link "
+              f"(~1,100 MB/s) reads it in {slide_mb / 1100:.0f} s, so past ~{1100 / (slide_mb / (slide_model_mpx / gpu_mpx_s)):.1f} "
+              "machines the pass is storage-bound; a compressed (JPEG-in-TIFF) slide or a parallel file system "
+              "moves that bound, the driver's merge then bounds it near 64 machines.", ""]
     return "\n".join(lines)
 
 
