@@ -150,12 +150,27 @@ def _int8_builder(target: str) -> Callable[[ArtifactSet, BuildContext], Path]:
     return build
 
 
+def engine_input_sizes(meta, tile: tuple[int, int]) -> tuple | None:
+    """A dynamic-input engine's (MIN, OPT, MAX) sizes: optimised for the cell's tile, and still taking the
+    library's default range (half to twice its default tile), where the accuracy run's frames fall."""
+    if not meta.dynamic_input:
+        return None
+    from bcedge.convert.onnx2engine import input_profile
+
+    low, _, high = input_profile(meta)
+    tile = tuple(int(v) for v in tile)
+    return (tuple(map(min, low, tile)), tile, tuple(map(max, high, tile)))
+
+
 def _engine_builder(precision: str) -> Callable[[ArtifactSet, BuildContext], Path]:
     def build(s: ArtifactSet, ctx: BuildContext) -> Path:
+        from bcedge.artifact import read_meta
         from bcedge.convert.onnx2engine import EngineOptions, onnx2engine
 
-        options = EngineOptions(precision=precision, batch=ctx.engine_batch)
-        return onnx2engine(s.files[f"onnx:{precision}"], s.folder / f"model.{precision}.engine", options)
+        source = s.files[f"onnx:{precision}"]
+        options = EngineOptions(precision=precision, batch=ctx.engine_batch,
+                                input_sizes=engine_input_sizes(read_meta(source), s.tile))
+        return onnx2engine(source, s.folder / f"model.{precision}.engine", options)
 
     return build
 

@@ -92,3 +92,17 @@ def test_only_fixed_input_models_are_scored_at_their_trained_size_only(tmp_path)
     measure, entry = _accuracy_plan(cell, _artifacts(dynamic=False), tmp_path, 1)
     assert not measure and entry["status"] == "not measured: trained at 64x64, this tile is 96x64"
     assert _accuracy_plan(cell, _artifacts(dynamic=True), tmp_path, 1) == (True, None)
+
+
+def test_a_dynamic_engine_is_optimised_for_the_cell_tile_and_keeps_the_default_range():
+    from bcedge.artifact import ModelMeta
+    from bcedge.bench.artifacts import engine_input_sizes
+    from bcedge.convert.onnx2engine import input_profile
+
+    fields = {"arch": "a", "head": "fcos_lite", "backbone": "b", "class_names": ["RBC"]}
+    dynamic = ModelMeta(**fields, input_size=(352, 288), dynamic_input=True, stride=32)
+    low, _, high = input_profile(dynamic)
+    assert high == (704, 576)
+    assert engine_input_sizes(dynamic, (1024, 768)) == (low, (1024, 768), (1024, 768))   # the gpu profile's big tile
+    assert engine_input_sizes(dynamic, (640, 480)) == (low, (640, 480), high)
+    assert engine_input_sizes(ModelMeta(**fields, input_size=(640, 480)), (640, 480)) is None
