@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bcedge.cluster import ordering
 from bcedge.cluster.bands import band_target, split_bands, view_region
 from bcedge.cluster.jobs import BandJob, BandOutcome
 from bcedge.runtime.counter import Counter, CountResult
@@ -48,7 +47,7 @@ class BandedCounter(Counter):
     def count_path(self, path: str, history: tuple[float, ...]) -> CountResult:
         """``count_file(path)`` as a local ``Counter`` that had counted images leaving ``history``."""
         self._path = str(path)
-        ordering.remember(self, history)
+        self.scale_history = history
         return self.count_file(path)
 
     # -- Counter's tile stages, replaced: bands go out, tile detections come back -----------------

@@ -114,7 +114,6 @@ def count_band(counter, job: BandJob) -> BandOutcome:
                              "bcedge and model?")
         t0, t1 = job.tiles
         tiles = iter_tiles(view, GridRange(grid, t0, t1), pad_value=counter.meta.pad_value)  # type: ignore[arg-type]
-        stages = [counter._prepare, counter._infer, counter._decode]   # Counter's own stages: same bits per tile
-        per_tile = [(tile.index, dets) for decoded in run_stages(_batches(tiles, counter.batch_for(grid)), stages)
-                    for tile, dets in decoded]
+        batches = _batches(tiles, counter.batch_for(grid))
+        per_tile = [(tile.index, dets) for decoded in run_stages(batches, counter.tile_stages) for tile, dets in decoded]
         return BandOutcome(job.tiles, per_tile, note=view.note)

@@ -124,7 +124,7 @@ class RayEngine:
             outcome = self.counter.count_path(str(path), history)
         except (OSError, ValueError, WorkerLost) as exc:
             outcome = exc
-        return outcome, ordering.remembered(self.counter)
+        return outcome, self.counter.scale_history
 
     def _send_bands(self, jobs: list[BandJob]):
         tasks = [self.pool.submit("count_band", job) for job in jobs]

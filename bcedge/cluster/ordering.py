@@ -13,19 +13,7 @@ Results are taken once each, in order: a late duplicate of a retried or recounte
 """
 from __future__ import annotations
 
-from collections import deque
-
 import numpy as np
-
-
-def remembered(counter) -> tuple[float, ...]:
-    """The scales a counter remembers (``Counter._recent_factors``), oldest first."""
-    return tuple(float(v) for v in counter._recent_factors)
-
-
-def remember(counter, history: tuple[float, ...]) -> None:
-    """Make ``counter`` remember exactly ``history``, as if it had just counted those images."""
-    counter._recent_factors = deque(history, maxlen=counter._recent_factors.maxlen)
 
 
 def same_guess(a: tuple[float, ...], b: tuple[float, ...]) -> bool:

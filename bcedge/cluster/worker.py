@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bcedge.cluster import ordering
 from bcedge.cluster.bands import count_band
 from bcedge.cluster.jobs import BandJob, BandOutcome, ImageJob, ImageOutcome
 
@@ -60,13 +59,13 @@ class CountWorker:
         counter = self.counter
         if self.before_job:
             self.before_job(job)
-        ordering.remember(counter, job.history)
+        counter.scale_history = job.history
         outcome = ImageOutcome(job.index, job.history)
         try:
             outcome.result = counter.count_file(job.path)
         except (OSError, ValueError) as exc:   # the input's fault, reported as the local run reports it
             outcome.error = exc
-        outcome.history_after = ordering.remembered(counter)
+        outcome.history_after = counter.scale_history
         return outcome
 
     def count_band(self, job: BandJob) -> BandOutcome:

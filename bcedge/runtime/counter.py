@@ -16,9 +16,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -110,7 +110,7 @@ class Counter:
         self._tile_hooks: list[TileHook] = []
 
     @classmethod
-    def load(cls, model: str | Path = "default", backend: str = "auto", device: str = "auto", **options) -> "Counter":
+    def load(cls, model: str | Path = "default", backend: str = "auto", device: str = "auto", **options) -> Counter:
         """Load an artifact (``default``, .onnx, .engine, .pt) and wrap it; options go to ``Counter``."""
         runner = load_backend(resolve_model(model), backend=backend, device=device)
         return cls(runner, **options)
@@ -202,6 +202,22 @@ class Counter:
         (a 20k x 20k scan in 1024 px tiles peaked at 1.9 GB with batches of 4, 1.0 GB with 1, and ran faster)."""
         return max(1, min(self.batch_size, BATCH_PIXELS // (grid.tile_w * grid.tile_h)))
 
+    @property
+    def tile_stages(self) -> list:
+        """The per-batch stages (prepare, infer, decode) that turn a batch of ``(tile, pixels)`` into
+        ``(tile, detections)`` in tile pixels: what a caller that cuts tiles itself (a cluster worker
+        counting one band of a slide) runs to get exactly this counter's detections."""
+        return [self._prepare, self._infer, self._decode]
+
+    @property
+    def scale_history(self) -> tuple[float, ...]:
+        """The last automatic scales, oldest first: their median is the next image's first guess."""
+        return tuple(float(v) for v in self._recent_factors)
+
+    @scale_history.setter
+    def scale_history(self, history: tuple[float, ...]) -> None:
+        self._recent_factors = deque(history, maxlen=self._recent_factors.maxlen)
+
     def _batches(self, src: ImageSource, grid: TileGrid) -> Iterator[list[tuple[Tile, np.ndarray]]]:
         batch: list[tuple[Tile, np.ndarray]] = []
         size = self.batch_for(grid)
@@ -289,7 +305,7 @@ class Counter:
         grid = self.plan(view.width, view.height)
         per_tile: list[tuple[Tile, Detections]] = []
         run = run_inline if len(grid) <= self.batch_for(grid) else run_stages   # one batch: nothing to overlap
-        for decoded in run(self._batches(view, grid), [self._prepare, self._infer, self._decode]):
+        for decoded in run(self._batches(view, grid), self.tile_stages):
             per_tile.extend(decoded)
             for tile, dets in decoded if self._tile_hooks else ():
                 for hook in self._tile_hooks:

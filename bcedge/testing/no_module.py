@@ -1,5 +1,5 @@
-"""Run Python code in a child process where importing some top-level modules fails, as if not installed
-(``bcedge.testing.no_torch`` does this for torch): how a missing optional extra is tested."""
+"""Run Python code in a child process where importing some top-level modules fails, as if not installed:
+how the run road proves it needs no torch (``bcedge.testing.no_torch``) and a missing extra is tested."""
 from __future__ import annotations
 
 import subprocess

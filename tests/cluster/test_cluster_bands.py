@@ -90,8 +90,7 @@ def test_counting_in_bands_gives_the_local_result_scale_estimate_included(tmp_pa
 
     banded = BandedCounter(MetaOnly(worker.counter.meta, "workers"), send, workers=2, **OPTIONS)
     for history in histories:   # what earlier images left the counter with changes the guess
-        local._recent_factors.clear()
-        local._recent_factors.extend(history)
+        local.scale_history = history
         expected = local.count_file(path)
         got = banded.count_path(str(path), history)
         assert np.array_equal(got.detections.xyxy, expected.detections.xyxy)

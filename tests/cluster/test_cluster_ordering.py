@@ -1,8 +1,6 @@
 """Results in input order, each once, and the scale history a local Counter would have (no Ray needed)."""
-from collections import deque
-from types import SimpleNamespace
 
-from bcedge.cluster.ordering import InOrder, remember, remembered, same_guess
+from bcedge.cluster.ordering import InOrder, same_guess
 
 
 def test_histories_with_the_same_median_give_the_same_guess_and_others_do_not():
@@ -14,11 +12,13 @@ def test_histories_with_the_same_median_give_the_same_guess_and_others_do_not():
 
 
 def test_a_counter_remembers_exactly_the_history_given_and_no_more_than_it_keeps():
-    counter = SimpleNamespace(_recent_factors=deque([0.9], maxlen=3))
-    remember(counter, (0.1, 0.2, 0.3, 0.4))
-    assert remembered(counter) == (0.2, 0.3, 0.4)
-    remember(counter, ())
-    assert remembered(counter) == ()
+    from bcedge.runtime.counter import Counter
+
+    counter = Counter.load("default")
+    counter.scale_history = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
+    assert counter.scale_history == (0.2, 0.3, 0.4, 0.5, 0.6)   # the last five
+    counter.scale_history = ()
+    assert counter.scale_history == ()
 
 
 def test_outcomes_come_out_in_index_order_once_each():
