@@ -1,7 +1,7 @@
 """Counting on a Ray cluster: archives of images, and whole-slide images cut into bands.
 
     from bcedge.cluster import count_files
-    for path, outcome in count_files(paths, engine="ray", address="10.0.0.5:6379"):
+    for path, outcome in count_files(paths, engine="ray", address="ray-head:6379"):
         ...   # a CountResult (as Counter.count_file gives), or the exception a bad image raised
 
 ``engine="local"`` counts with one ``Counter`` here; ``engine="ray"`` with ``RayEngine``

@@ -1,7 +1,7 @@
 """``RayEngine``: count image files on a Ray cluster, with the results of a local ``Counter``.
 
     from bcedge.cluster import RayEngine
-    with RayEngine("default", address="10.0.0.5:6379") as engine:   # no address: a local cluster
+    with RayEngine("default", address="ray-head:6379") as engine:   # no address: a local cluster
         for path, outcome in engine.count(paths):   # a CountResult, or the exception a bad image raised
             ...
 

@@ -25,7 +25,7 @@ def split_address(address: str) -> tuple[str, int]:
     try:
         return host.strip("[]"), int(port) if port else DEFAULT_PORTS.get(scheme, 6379)
     except ValueError:
-        raise ClusterError(f"--address {address!r}: expected HOST:PORT, e.g. 10.0.0.5:6379 or ray://10.0.0.5:10001") from None
+        raise ClusterError(f"--address {address!r}: expected HOST:PORT, e.g. ray-head:6379 or ray://ray-head:10001") from None
 
 
 def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:

@@ -9,7 +9,7 @@ from bcedge.cluster.session import check_reachable, split_address
 
 
 def test_addresses_are_split_with_ray_default_ports():
-    assert split_address("10.0.0.5:6380") == ("10.0.0.5", 6380)
+    assert split_address("ray-head:6380") == ("ray-head", 6380)
     assert split_address("ray://head.lab:10002") == ("head.lab", 10002)
     assert split_address("ray://head.lab") == ("head.lab", 10001)
     assert split_address("head.lab") == ("head.lab", 6379)
