@@ -276,11 +276,13 @@ class Counter:
         region = src if whole else CropSource(src, *central_window(src.width, src.height, side))
         first = self._at_scale(region, scaling.Scale(guess, "auto"))
         factor, cells = scaling.estimate_from(first.detections, self.meta.class_names, (region.width, region.height), target)
-        if factor is None:
-            chosen = scaling.Scale(usual, "fallback", cell_px=typical, cells=cells,
+        if factor is None:   # too few cells to measure: the scale of this counter's last images, else the training's
+            fallback, cell_px, where = ((guess, target / guess, "the scale of the last images counted") if self._recent_factors
+                                        else (usual, typical, "the training images' typical scale"))
+            chosen = scaling.Scale(fallback, "fallback", cell_px=cell_px, cells=cells,
                                    note=f"{cells} whole red cells found (at least {scaling.MIN_CELLS} needed): "
-                                        "counted at the training images' typical scale")
-            factor = usual if whole and scaling.close_enough(usual, guess) else None
+                                        f"counted at {where}")
+            factor = fallback if whole and scaling.close_enough(fallback, guess) else None
         else:
             chosen = scaling.Scale(factor, "auto", cell_px=target / factor, cells=cells)
         if whole and factor is not None and scaling.close_enough(factor, guess):

@@ -12,8 +12,9 @@ user's image to it comes from, in order of trust:
   if that scale differs from the guess by more than ``REUSE_TOLERANCE``. Images from one rig share
   a scale (the guess is the median of the last few estimates), so a stream or folder rarely pays
   the second pass; the first pass on a large
-  image looks at a central crop only. Too few whole red cells to measure: the training images'
-  typical scale (their median red cell), said so in the result.
+  image looks at a central crop only. Too few whole red cells to measure: the scale of the images
+  the counter counted before (the same rig), or with none, the training images' typical scale (their
+  median red cell), said so in the result.
 
 Models without a pixel scale (older artifacts) count at their tile scale (factor 1).
 """

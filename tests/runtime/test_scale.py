@@ -109,6 +109,16 @@ def test_no_cells_falls_back_to_the_training_images_scale_and_says_so():
     assert "red cells found" in result.scale.note and result.total == 0
 
 
+def test_no_cells_after_counted_images_falls_back_to_their_scale():
+    # a sparse field from the same microscope: its scale, not the training images'
+    counter = Counter(DiskBackend(scaled_meta()), cell_size="auto")
+    counted = counter.count(smear(150, seed=1)[0])
+    result = counter.count(np.full((400, 500, 3), 220, np.uint8))
+    assert result.scale.method == "fallback" and "last images counted" in result.scale.note
+    assert result.scale.factor == pytest.approx(counted.scale.factor)
+    assert counter.scale_history == (counted.scale.factor,)      # a fallback is not an estimate: not remembered
+
+
 def test_a_stream_reuses_the_last_scale_so_the_second_frame_takes_one_pass():
     counter = Counter(DiskBackend(scaled_meta()), cell_size="auto")
     first = counter.count(smear(150, seed=1)[0])
