@@ -6,9 +6,10 @@ Tiles are counted as the backend finishes them: the bar wraps the counter's back
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any, Callable, TextIO
+
+from bcedge.progress import ImageTileBars
 
 
 class _TileCounting:
@@ -26,21 +27,15 @@ class _TileCounting:
         return getattr(self._backend, name)
 
 
-class CountProgress:
+class CountProgress(ImageTileBars):
     """``with CountProgress(counter, n) as progress: progress.count_file(path, name)``; ``write`` prints a
     line without breaking the bars."""
 
     def __init__(self, counter: Any, images: int, enabled: bool = True, stream: TextIO | None = None) -> None:
+        super().__init__(images, enabled, stream)
         self.counter = counter
-        self.stream = stream or sys.stderr
-        self.active = enabled and bool(getattr(self.stream, "isatty", lambda: False)())
         if not self.active:
             return
-        from tqdm import tqdm
-
-        self._tqdm = tqdm
-        self.images = tqdm(total=images, unit="image", file=self.stream, position=0, dynamic_ncols=True)
-        self.tiles = tqdm(total=0, unit="tile", file=self.stream, position=1, leave=False, dynamic_ncols=True)
         self._backend = counter.backend
         counter.backend = _TileCounting(self._backend, self.tiles.update)
 
@@ -62,17 +57,10 @@ class CountProgress:
         finally:
             self.images.update(1)
 
-    def write(self, line: str) -> None:
-        if self.active:
-            self._tqdm.write(line, file=self.stream)
-        else:
-            print(line, file=self.stream)
-
     def __enter__(self) -> "CountProgress":
         return self
 
     def __exit__(self, *exc) -> None:
+        self.close()
         if self.active:
-            self.tiles.close()
-            self.images.close()
             self.counter.backend = self._backend
