@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 
-import numpy as np
 
 from bcedge.cluster.jobs import BandJob, BandOutcome
-from bcedge.runtime.pipeline import run_stages
+from bcedge.runtime.pipeline import batched, run_stages
 from bcedge.runtime.resample import CropSource, ResampledSource
 from bcedge.runtime.sources import ImageSource, iter_tiles, open_image
-from bcedge.runtime.tiling import Strip, Tile, TileGrid
+from bcedge.runtime.tiling import Strip, TileGrid
 
 BAND_PIXELS = 2**26          # TIFF images above this many pixels (8k x 8k) are counted in bands
 MAX_BAND_TILES = 256         # a retried band repeats at most this much work
@@ -91,17 +89,6 @@ def view_region(view: ImageSource) -> tuple[tuple[int, int, int, int] | None, fl
     return None, factor
 
 
-def _batches(items: Iterator[tuple[Tile, np.ndarray]], size: int) -> Iterator[list[tuple[Tile, np.ndarray]]]:
-    batch: list[tuple[Tile, np.ndarray]] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def count_band(counter, job: BandJob) -> BandOutcome:
     """Detections of each tile of ``job`` (tile pixels), through the counter's own tile stages
     (prepare, infer, decode), so they are what the local run's ``Counter`` finds on those tiles."""
@@ -114,6 +101,6 @@ def count_band(counter, job: BandJob) -> BandOutcome:
                              "bcedge and model?")
         t0, t1 = job.tiles
         tiles = iter_tiles(view, GridRange(grid, t0, t1), pad_value=counter.meta.pad_value)  # type: ignore[arg-type]
-        batches = _batches(tiles, counter.batch_for(grid))
+        batches = batched(tiles, counter.batch_for(grid))
         per_tile = [(tile.index, dets) for decoded in run_stages(batches, counter.tile_stages) for tile, dets in decoded]
         return BandOutcome(job.tiles, per_tile, note=view.note)

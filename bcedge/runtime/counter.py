@@ -31,7 +31,7 @@ from bcedge.runtime.containment import rules_from_meta, suppress_contained
 from bcedge.runtime.decode import PRE_NMS_TOPK, class_thresholds, decode
 from bcedge.runtime.frames import check_frame, check_size, source_flags
 from bcedge.runtime.merge import MergeParams, check_strategy, merge_tiles
-from bcedge.runtime.pipeline import run_inline, run_stages
+from bcedge.runtime.pipeline import batched, run_inline, run_stages
 from bcedge.runtime.resample import CropSource, ResampledSource, central_window
 from bcedge.runtime.sources import ArraySource, ImageSource, iter_tiles, open_image
 from bcedge.runtime.tilesize import MAX_SIDE, TileCost, choose_tile
@@ -219,15 +219,7 @@ class Counter:
         self._recent_factors = deque(history, maxlen=self._recent_factors.maxlen)
 
     def _batches(self, src: ImageSource, grid: TileGrid) -> Iterator[list[tuple[Tile, np.ndarray]]]:
-        batch: list[tuple[Tile, np.ndarray]] = []
-        size = self.batch_for(grid)
-        for item in iter_tiles(src, grid, pad_value=self.meta.pad_value):
-            batch.append(item)
-            if len(batch) == size:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
+        return batched(iter_tiles(src, grid, pad_value=self.meta.pad_value), self.batch_for(grid))
 
     def _prepare(self, batch: list[tuple[Tile, np.ndarray]]):
         """Stack and convert a batch in its own stage: done on the inference thread, it would leave

@@ -18,6 +18,18 @@ class _Failure:
         self.exc = exc
 
 
+def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """``items`` in lists of ``size`` (the last may be shorter): tiles into inference batches."""
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 def run_stages(source: Iterable[Any], stages: list[Callable[[Any], Iterable[Any]]], depth: int = 2) -> Iterator[Any]:
     """Feed ``source`` through ``stages`` (each maps one item to zero or more items), yielding the last
     stage's items in order. An exception in any stage is re-raised here, and all threads stop."""
