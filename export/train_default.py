@@ -72,6 +72,10 @@ def main(argv=None) -> int:
     ap.add_argument("--weights", type=Path, default=None, help="local EfficientNet-Lite0 ImageNet .pth")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--max-iters", type=int, default=None)
+    ap.add_argument("--init-from", default=None, help="start from this checkpoint (e.g. the default's, to fine-tune)")
+    ap.add_argument("--qat", action="store_true", help="quantization-aware fine-tune (TensorRT INT8 rounding)")
+    ap.add_argument("--ema", type=float, default=0.9995)
+    ap.add_argument("--warmup-iters", type=int, default=150)
     args = ap.parse_args(argv)
 
     started = time.time()
@@ -82,8 +86,10 @@ def main(argv=None) -> int:
     print(json.dumps({"images": len(data), "groups": groups}), flush=True)
     augment = AugmentConfig(scale=tuple(args.jitter), target_cell_px=args.cell_px)
     cfg = TrainConfig(arch=ARCH, input_size=(args.crop, args.crop), epochs=args.epochs, batch_size=args.batch_size,
-                      lr=args.lr, weight_decay=0.05, optimizer="adamw", warmup_iters=150, workers=args.workers,
-                      ema=0.9995, time_budget_s=args.minutes * 60, train_bn=True, augment=augment,
+                      lr=args.lr, weight_decay=0.05, optimizer="adamw", warmup_iters=args.warmup_iters,
+                      workers=args.workers, ema=args.ema, time_budget_s=args.minutes * 60, augment=augment,
+                      train_bn=not args.qat,   # a short fine-tune at small batches keeps the trained BatchNorm statistics
+                      init_from=args.init_from, qat=args.qat,
                       pretrained=str(args.weights) if args.weights else True, device=args.device,
                       max_iters=args.max_iters, eval_every=10 ** 6)
     path = train(cfg, data, args.out)

@@ -32,6 +32,11 @@ def _train(p: argparse.ArgumentParser):
     p.add_argument("--ema", type=float, default=0.0, help="weight EMA decay, e.g. 0.9995 (0: off)")
     p.add_argument("--workers", type=int, default=0, help="data loading processes")
     p.add_argument("--train-bn", action="store_true", help="update BatchNorm statistics (large batches)")
+    p.add_argument("--init-from", default=None, metavar="CHECKPOINT",
+                   help="start from a trained checkpoint's weights (same architecture and classes): fine-tuning")
+    p.add_argument("--qat", action="store_true",
+                   help="quantization-aware: convolutions see the TensorRT target's INT8 rounding while training "
+                        "(with --init-from, a short fine-tune before `bcedge quantize --target tensorrt`)")
     p.add_argument("--freeze-backbone", action="store_true")
     p.add_argument("--weights", type=Path, default=None, help="local torchvision-format backbone weights")
     p.add_argument("--no-pretrained", action="store_true", help="train the backbone from scratch")
@@ -58,6 +63,7 @@ def _train(p: argparse.ArgumentParser):
                           lr=args.lr, freeze_backbone=args.freeze_backbone, pretrained=pretrained,
                           device=args.device, max_iters=args.max_iters, eval_every=args.eval_every,
                           optimizer=args.optimizer, ema=args.ema, workers=args.workers, train_bn=args.train_bn,
+                          init_from=args.init_from, qat=args.qat,
                           time_budget_s=args.minutes * 60 if args.minutes else None, augment=augment)
         if len(args.data) == 1 and args.data[0].suffix.lower() not in (".yaml", ".yml"):
             data = load_training_data(args.data[0], args.split)

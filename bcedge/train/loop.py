@@ -44,6 +44,8 @@ class TrainConfig:
     ema: float = 0.0                  # decay of an exponential moving average of the weights (0: off); saved weights are the EMA's
     time_budget_s: float | None = None  # the schedule ends (and training stops) when this much time has passed
     train_bn: bool = False            # update BatchNorm statistics even with a pretrained backbone (large batches)
+    init_from: str | None = None      # start from this checkpoint's weights (same architecture and classes)
+    qat: bool = False                 # INT8-rounded convolutions in the forward pass (bcedge.train.qat)
 
 
 def dataset_fingerprint(data: Dataset) -> dict:
@@ -131,6 +133,17 @@ def train(cfg: TrainConfig, train_data: Dataset, out_dir: str | Path, val_data: 
     torch.manual_seed(cfg.seed)
     last, best_path = out_dir / "last.pt", out_dir / "best.pt"
     detector, state = _resume(cfg, train_data, last, device, log)
+    if cfg.init_from and not state:
+        start, _ = load_detector(cfg.init_from, map_location=str(device))
+        if start.meta.class_names != detector.meta.class_names or start.meta.arch != detector.meta.arch:
+            raise ValueError(f"--init-from {cfg.init_from}: a {start.meta.arch} for {start.meta.class_names}, "
+                             f"this run trains a {detector.meta.arch} for {detector.meta.class_names}")
+        detector.model.load_state_dict(start.model.state_dict())
+        log(f"starting from the weights of {cfg.init_from}")
+    if cfg.qat:
+        from bcedge.train.qat import fake_quantize_convs
+
+        log(f"quantization-aware: {fake_quantize_convs(detector.model)} convolutions see INT8-rounded inputs and weights")
     meta = detector.meta
     meta.train_data = dataset_fingerprint(train_data)
     recipe = asdict(cfg)
