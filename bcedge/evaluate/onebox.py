@@ -34,18 +34,13 @@ def boxes_per_white_cell(data: Dataset, predictions: list[Detections], class_nam
         if not len(truth):
             continue
         kept = dets[dets.scores >= limit[dets.class_ids]] if len(dets) else dets
-        whites, lobes = kept.xyxy[kept.class_ids == white], kept.xyxy[kept.class_ids == platelet]
+        whites, platelets = kept.xyxy[kept.class_ids == white], kept.xyxy[kept.class_ids == platelet]
         same_cell = pairwise_iou(truth, whites) >= SAME_CELL_IOU if len(whites) else np.zeros((len(truth), 0), bool)
         counts = same_cell.sum(axis=1)
-        if len(lobes):
+        if len(platelets):
             labelled = record.boxes[[label == PLATELET for label in record.labels]]
-            is_labelled = (pairwise_iou(lobes, labelled) >= LABELLED_IOU).any(axis=1) if len(labelled) else np.zeros(len(lobes), bool)
-            inside = containment(lobes, truth) >= LOBE_CONTAINMENT                       # (lobes, truth)
-            if len(whites):    # inside the detected box of that cell too (a missed cell: the label alone)
-                in_detected = (containment(lobes, whites) >= LOBE_CONTAINMENT).astype(int) @ same_cell.T.astype(int) > 0
-                inside &= in_detected | ~same_cell.any(axis=1)[None, :]
-            labelled_platelets_on_white += int((inside & is_labelled[:, None]).any(axis=1).sum())
-            counts = counts + (inside & ~is_labelled[:, None]).sum(axis=0)
+            lobes, on_white = _lobes(truth, whites, same_cell, platelets, labelled)
+            counts, labelled_platelets_on_white = counts + lobes, labelled_platelets_on_white + on_white
         for n in counts.tolist():
             histogram[n] = histogram.get(n, 0) + 1
     cells = sum(histogram.values())
@@ -53,3 +48,14 @@ def boxes_per_white_cell(data: Dataset, predictions: list[Detections], class_nam
             "with_more_than_one_box": sum(v for k, v in histogram.items() if k > 1),
             "max_boxes": max(histogram) if histogram else 0,
             "labelled_platelets_on_white_cells": labelled_platelets_on_white}
+
+
+def _lobes(truth: np.ndarray, whites: np.ndarray, same_cell: np.ndarray, platelets: np.ndarray,
+           labelled: np.ndarray) -> tuple[np.ndarray, int]:
+    """Platelet boxes that are lobes, per labelled white cell, and how many labelled platelets lie on one."""
+    is_labelled = (pairwise_iou(platelets, labelled) >= LABELLED_IOU).any(axis=1) if len(labelled) else np.zeros(len(platelets), bool)
+    inside = containment(platelets, truth) >= LOBE_CONTAINMENT                     # (platelets, truth)
+    if len(whites):    # inside the detected box of that cell too (a cell the detector missed: the label alone)
+        in_detected = (containment(platelets, whites) >= LOBE_CONTAINMENT).astype(int) @ same_cell.T.astype(int) > 0
+        inside &= in_detected | ~same_cell.any(axis=1)[None, :]
+    return (inside & ~is_labelled[:, None]).sum(axis=0), int((inside & is_labelled[:, None]).any(axis=1).sum())
