@@ -290,18 +290,25 @@ def calibration_for(tile: tuple[int, int], candidates: list[Path], data: Path | 
             continue
     if data is None or not Path(data).exists():
         return None, f"no calibration set for {tile[0]}x{tile[1]} and no dataset to build one from"
+    return _built_once(work / f"calib_{tile[0]}x{tile[1]}_{count}", data, split, "a calibration set",
+                       lambda dataset, out: build_calibration_set(dataset, out, TileSpec(tuple(tile)), count=count))
+
+
+def _built_once(out: Path, data: Path, split: str, what: str, build) -> tuple[Path | None, str]:
+    """``out`` when a calibration set is already there, else ``build(dataset, out)`` from ``data``'s ``split``.
+    Returns (folder, "") or (None, reason)."""
+    from bcedge.convert.calibration import CalibrationError, CalibrationSet
     from bcedge.data import load_dataset
 
-    out = work / f"calib_{tile[0]}x{tile[1]}_{count}"
     try:
         CalibrationSet.load(out)
         return out, ""
     except CalibrationError:
         pass
     try:
-        build_calibration_set(load_dataset(data, split), out, TileSpec(tuple(tile)), count=count)
+        build(load_dataset(data, split), out)
     except (CalibrationError, OSError, ValueError) as exc:
-        return None, f"could not build a calibration set from {data} ({split}): {_first_line(exc)}"
+        return None, f"could not build {what} from {data} ({split}): {_first_line(exc)}"
     return out, ""
 
 
@@ -313,20 +320,10 @@ def scaled_calibration_for(cell_px: float, size: tuple[int, int], data: Path | N
     """A calibration set for a scale-aware model: ``split``'s images resampled so their median red cell is
     ``cell_px`` (as the runtime resamples), cut into ``size`` tiles (its trained input). Returns (folder, "") or
     (None, reason)."""
-    from bcedge.convert.calibration import CalibrationError, CalibrationSet, build_scaled_calibration_set
+    from bcedge.convert.calibration import build_scaled_calibration_set
 
     if data is None or not Path(data).exists():
         return None, f"no dataset to build a calibration set at {cell_px:g} px red cells from"
-    out = work / f"calib_scaled_{cell_px:g}px_{size[0]}x{size[1]}_{count}"
-    try:
-        CalibrationSet.load(out)
-        return out, ""
-    except CalibrationError:
-        pass
-    from bcedge.data import load_dataset
-
-    try:
-        build_scaled_calibration_set(load_dataset(data, split), out, cell_px, tuple(size), count=count, pad_value=pad_value)
-    except (CalibrationError, OSError, ValueError) as exc:
-        return None, f"could not build a scaled calibration set from {data} ({split}): {_first_line(exc)}"
-    return out, ""
+    return _built_once(work / f"calib_scaled_{cell_px:g}px_{size[0]}x{size[1]}_{count}", data, split,
+                       "a scaled calibration set", lambda dataset, out: build_scaled_calibration_set(
+                           dataset, out, cell_px, tuple(size), count=count, pad_value=pad_value))
