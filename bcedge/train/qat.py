@@ -1,10 +1,11 @@
 """Quantization-aware fine-tuning for the TensorRT INT8 target (``bcedge quantize --target tensorrt``).
 
-TensorRT's explicit INT8 is symmetric: each convolution's input is rounded to 255 signed levels of
-one scale per tensor and its weights to 255 levels of one scale per output channel. Post-training
-quantization of the default lost 0.9 mAP50 points on TXL-PBC val that way, spread over the whole
-network (``benchmarks/results/int8_tensorrt_target_trials.md``). Fine-tuning with that rounding in
-the forward pass (straight-through gradients) lets the weights settle where it costs little.
+TensorRT's explicit INT8 is symmetric: each convolution's input is rounded to signed 8-bit steps
+(zero point 0) of one scale per tensor, its weights to steps of one scale per output channel.
+Post-training quantization of the default lost 0.9 mAP50 points on TXL-PBC val that way, spread over
+the whole network. Fine-tuning with that rounding in the forward pass (straight-through gradients)
+is the usual remedy; a 12-minute CPU trial did not help (FP32 fell, the gap stayed; see
+``benchmarks/results/int8_tensorrt_target_trials.md``), the default's full recipe on a GPU is untried.
 
 Only the forward pass changes: each convolution's ``forward`` is replaced on the instance, so the
 state dict, the checkpoint and the ONNX export are those of the plain model; its weights are then
