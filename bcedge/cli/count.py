@@ -73,8 +73,8 @@ def _count(p: argparse.ArgumentParser):
         videos = [path for path in args.images if path.is_file() and is_video_file(path)]
         if len(videos) > 1 and (args.jsonl or args.overlay_video):
             raise UserError("--jsonl and --overlay-video take one video at a time")
-        if args.engine == "local" and (args.address or args.workers):
-            raise UserError("--address and --workers are for --engine ray")
+        if args.engine == "local" and (args.address or args.workers or args.worker_gpus):
+            raise UserError("--address, --workers and --worker-gpus are for --engine ray")
         if args.engine != "local" and videos:
             raise UserError(f"--engine {args.engine} counts images; count videos with --engine local ({videos[0]})")
         files, problems = image_inputs([path for path in args.images if path not in videos])
@@ -131,7 +131,8 @@ def _counting(args, files: list[Path]):
         from bcedge.cluster import ClusterError, RayEngine
 
         try:
-            with RayEngine(args.model, args.address, args.workers, progress=not args.quiet, **options) as engine:
+            workers = {"worker_options": {"num_gpus": args.worker_gpus}} if args.worker_gpus else {}
+            with RayEngine(args.model, args.address, args.workers, progress=not args.quiet, **workers, **options) as engine:
                 outcomes = ((path, name, outcome) for (path, outcome), name in zip(engine.count(files), names))
                 yield engine.counter, engine.progress, outcomes
         except ClusterError as exc:

@@ -53,6 +53,14 @@ def um_per_px_option(text: str) -> float:
     return _positive_float(text, "a pixel pitch in micrometres such as 0.17")
 
 
+def gpu_share(text: str) -> float:
+    """``--worker-gpus``: a positive number of GPUs, whole or a share of one."""
+    value = _positive_float(text, "a number of GPUs such as 1 or 0.5")
+    if value > 1 and not value.is_integer():
+        raise argparse.ArgumentTypeError(f"{text}: more than one GPU per worker must be a whole number")
+    return value
+
+
 def _positive_float(text: str, expected: str) -> float:
     try:
         value = float(text)
@@ -91,7 +99,10 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
                         help="the Ray cluster, HOST:PORT, ray://HOST:PORT or auto (default: start a local one); "
                              "its machines must see the images at the same paths")
     parser.add_argument("--workers", type=positive_int, default=None,
-                        help="Ray workers (default: one per CPU of the cluster)")
+                        help="Ray workers (default: one per CPU of the cluster, or per --worker-gpus share)")
+    parser.add_argument("--worker-gpus", type=gpu_share, default=None, metavar="N",
+                        help="GPUs each Ray worker holds (1, or a share such as 0.5 for two workers a GPU); "
+                             "each worker then counts on its GPU")
 
 
 def scale_options(args: argparse.Namespace) -> dict:
