@@ -121,7 +121,7 @@ register_profile(Profile(
     smear=(8192, 8192), e2e_runs=3, calib_count=128,
     description="CUDA machine: torch eager, ONNX Runtime CUDA/TensorRT EPs, TensorRT engines; batch 1/4/8"))
 register_profile(Profile(
-    "jetson", archs=(f"fcos_{LITE0}", f"ssdlite_{LITE0}", f"faster_rcnn_{LITE0}", "fcos_mobilenet_v3_large"),
+    "jetson", archs=(f"fcos_lite_{LITE0}", f"fcos_{LITE0}", f"ssdlite_{LITE0}", f"faster_rcnn_{LITE0}", "fcos_mobilenet_v3_large"),
     runners=("tensorrt:cuda", "onnxruntime:cuda", "onnxruntime:cpu"), batches=(1, 4),
     timing=TimingPolicy(warmup=10, warmup_s=2.0, min_iterations=30, min_time_s=5.0, max_iterations=2000, max_time_s=30.0),
     smear=(4096, 3072), e2e_runs=3, power=True, calib_count=128,
