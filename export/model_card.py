@@ -108,7 +108,9 @@ Per source group (FP32):
 
 Q/DQ INT8, weights per channel, the heads' last convolutions and the box decoding in FP32, percentile
 calibration on {report['calibration'].replace(str(ROOT) + '/', '')} (training images resampled to the working scale, never val).
-The TensorRT-target file keeps biases in FP32 (what TensorRT's parser takes); no TensorRT engine was built here.
+The TensorRT-target file keeps biases in FP32 (what TensorRT's parser takes) and the stem convolution too
+(`bcedge quantize --target tensorrt --keep-first-conv`); no TensorRT engine was built here. Its TXL-PBC loss is over
+the 0.5-point goal; what was tried is in `benchmarks/results/int8_tensorrt_target_trials.md`.
 
 Reproduce: `python export/build_default_model.py --checkpoint export/checkpoints/fcos_lite_efficientnet_lite0_default/checkpoint.pt`
 (then `python export/model_card.py`).
