@@ -30,14 +30,9 @@ import numpy as np
 
 from bcedge.runtime.counter import CountResult
 from bcedge.runtime.frame_sources import Frame, open_frames
+from bcedge.runtime.pipeline import DONE, Failure, drain
 
-_DONE = object()
 _STATS_LOCK = threading.Lock()
-
-
-class _Failure:
-    def __init__(self, exc: BaseException) -> None:
-        self.exc = exc
 
 
 @dataclass
@@ -238,9 +233,9 @@ class FrameStream:
                 self.stats.read += 1
                 if not handoff.put(frame, self._abort):
                     return
-            handoff.put(_DONE, self._abort)
+            handoff.put(DONE, self._abort)
         except BaseException as exc:  # noqa: BLE001 - handed to the caller
-            handoff.put(_Failure(exc), self._abort)
+            handoff.put(Failure(exc), self._abort)
         finally:
             close = getattr(self.source, "close", None)
             if close is not None:
@@ -252,7 +247,7 @@ class FrameStream:
             while not self._ended:
                 if self._abort.is_set():
                     return -1, None, 0
-                item, dropped = (_DONE, 0) if self._stop.is_set() else handoff.get(self._abort)
+                item, dropped = (DONE, 0) if self._stop.is_set() else handoff.get(self._abort)
                 if item is None:
                     continue
                 self._ended = not isinstance(item, Frame)
@@ -275,7 +270,7 @@ class FrameStream:
             except BaseException as exc:  # noqa: BLE001 - handed to the caller, in order
                 with self._take:
                     self._ended = True
-                results.put(seq, _Failure(exc), self._abort)
+                results.put(seq, Failure(exc), self._abort)
                 return
 
     def _count_frame(self, frame: Frame, dropped: int) -> FrameResult:
@@ -297,20 +292,7 @@ class FrameStream:
         threads = [threading.Thread(target=self._read, args=(handoff,), daemon=True, name="bcedge-frames")]
         threads += [threading.Thread(target=self._count, args=(handoff, results), daemon=True, name=f"bcedge-count{i}")
                     for i in range(self.workers)]
-        for thread in threads:
-            thread.start()
-        try:
-            while True:
-                item = results.get(self._abort)
-                if item is _DONE:
-                    return
-                if isinstance(item, _Failure):
-                    raise item.exc
-                yield item
-        finally:
-            self._abort.set()
-            for thread in threads:
-                thread.join(timeout=5)
+        yield from drain(lambda: results.get(self._abort), threads, self._abort)
 
 
 def stream(counter: Any, frames: Any, policy: str | Policy = "all", depth: int = 2,

@@ -10,12 +10,34 @@ import queue
 import threading
 from typing import Any, Callable, Iterable, Iterator
 
-_DONE = object()
+DONE = object()       # the end of a stream of items between threads
 
 
-class _Failure:
+class Failure:
+    """An exception raised in a worker thread, handed to the consumer to raise there."""
+
     def __init__(self, exc: BaseException) -> None:
         self.exc = exc
+
+
+def drain(get: Callable[[], Any], threads: list[threading.Thread], stop: threading.Event) -> Iterator[Any]:
+    """Start ``threads`` and yield what ``get`` returns until ``DONE``; a ``Failure`` is raised here.
+    However the consumer stops (done, error, or closing the generator), ``stop`` is set and the
+    threads are joined."""
+    for thread in threads:
+        thread.start()
+    try:
+        while True:
+            item = get()
+            if item is DONE:
+                return
+            if isinstance(item, Failure):
+                raise item.exc
+            yield item
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=5)
 
 
 def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -50,9 +72,9 @@ def run_stages(source: Iterable[Any], stages: list[Callable[[Any], Iterable[Any]
             for item in source:
                 if not put(queues[0], item):
                     return
-            put(queues[0], _DONE)
+            put(queues[0], DONE)
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            put(queues[0], _Failure(exc))
+            put(queues[0], Failure(exc))
 
     def work(stage: Callable, inbox: queue.Queue, outbox: queue.Queue) -> None:
         while not stop.is_set():
@@ -60,7 +82,7 @@ def run_stages(source: Iterable[Any], stages: list[Callable[[Any], Iterable[Any]
                 item = inbox.get(timeout=0.1)
             except queue.Empty:
                 continue
-            if item is _DONE or isinstance(item, _Failure):
+            if item is DONE or isinstance(item, Failure):
                 put(outbox, item)
                 return
             try:
@@ -68,26 +90,13 @@ def run_stages(source: Iterable[Any], stages: list[Callable[[Any], Iterable[Any]
                     if not put(outbox, result):
                         return
             except BaseException as exc:  # noqa: BLE001
-                put(outbox, _Failure(exc))
+                put(outbox, Failure(exc))
                 return
 
     threads = [threading.Thread(target=feed, daemon=True, name="bcedge-source")]
     threads += [threading.Thread(target=work, args=(s, queues[i], queues[i + 1]), daemon=True, name=f"bcedge-stage{i}")
                 for i, s in enumerate(stages)]
-    for thread in threads:
-        thread.start()
-    try:
-        while True:
-            item = queues[-1].get()
-            if item is _DONE:
-                return
-            if isinstance(item, _Failure):
-                raise item.exc
-            yield item
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=5)
+    yield from drain(queues[-1].get, threads, stop)
 
 
 def run_inline(source: Iterable[Any], stages: list[Callable[[Any], Iterable[Any]]]) -> Iterator[Any]:
