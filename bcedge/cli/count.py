@@ -131,8 +131,8 @@ def _counting(args, files: list[Path]):
         from bcedge.cluster import ClusterError, RayEngine
 
         try:
-            workers = {"worker_options": {"num_gpus": args.worker_gpus}} if args.worker_gpus else {}
-            with RayEngine(args.model, args.address, args.workers, progress=not args.quiet, **workers, **options) as engine:
+            gpus = {"worker_options": {"num_gpus": args.worker_gpus}} if args.worker_gpus else {}
+            with RayEngine(args.model, args.address, args.workers, progress=not args.quiet, **gpus, **options) as engine:
                 outcomes = ((path, name, outcome) for (path, outcome), name in zip(engine.count(files), names))
                 yield engine.counter, engine.progress, outcomes
         except ClusterError as exc:
