@@ -16,34 +16,17 @@ import sys
 import tempfile
 from pathlib import Path
 
-import cv2
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from _common import header, log, write_results  # noqa: E402
 from bcedge.bench.machine import describe_machine, machine_slug  # noqa: E402
 from bcedge.catalogue import resolve_model  # noqa: E402
-from bcedge.data.annotations import Dataset, ImageAnnotation  # noqa: E402
 from bcedge.data.multisource import SourceSpec, load_sources  # noqa: E402
+from bcedge.data.rescale import rescaled  # noqa: E402
 from bcedge.evaluate.runtime_eval import evaluate_runtime  # noqa: E402
 
 CLASSES = ["RBC", "WBC", "Platelets"]
-
-
-def resampled(data: Dataset, factor: float, folder: Path) -> Dataset:
-    """``data`` with every image and box scaled by ``factor`` (PNG, so no second compression)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    images = []
-    for record in data.images:
-        width, height = round(record.width * factor), round(record.height * factor)
-        pixels = cv2.resize(cv2.imread(str(record.image_path)), (width, height),
-                            interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC)
-        path = folder / f"{record.image_path.stem}.png"
-        cv2.imwrite(str(path), pixels)
-        images.append(ImageAnnotation(path, width, height, record.boxes * factor, record.labels, record.source,
-                                      group=record.group))
-    return Dataset(images, list(data.class_names), folder, data.format)
 
 
 def row(metrics: dict) -> dict:
@@ -87,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             report["splits"][name] = {}
             for factor in args.factors:
                 log(f"{name} x{factor} ...")
-                scaled = data if factor == 1.0 else resampled(data, factor, Path(work) / f"{name}_{factor}")
+                scaled = data if factor == 1.0 else rescaled(data, factor, Path(work) / f"{name}_{factor}")
                 metrics, _ = evaluate_runtime(model, scaled, device="cpu")
                 report["splits"][name][f"x{factor:g}"] = row(metrics)
     write_results(f"magnification_{machine_slug(machine)}", report, markdown(report))

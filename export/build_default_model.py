@@ -26,7 +26,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,6 +40,7 @@ from bcedge.convert.quantize import QuantOptions, quantize  # noqa: E402
 from bcedge.convert.torch2onnx import torch2onnx  # noqa: E402
 from bcedge.data.annotations import Dataset, ImageAnnotation  # noqa: E402
 from bcedge.data.multisource import SourceSpec, load_sources  # noqa: E402
+from bcedge.data.rescale import rescaled  # noqa: E402
 from bcedge.evaluate import EVAL_SCORE_FLOOR, summarise  # noqa: E402
 from bcedge.evaluate.operating import match_scores, tune_count_thresholds, tune_thresholds  # noqa: E402
 from bcedge.evaluate.runtime_eval import evaluate_runtime, predict  # noqa: E402
@@ -79,20 +79,6 @@ def tile_cost(model: Path, repeats: int = 7) -> dict:
 def val_sets(txl: Path, bccd: Path) -> dict[str, Dataset]:
     return {"bccd_val": load_sources([SourceSpec(bccd, "val")], CLASSES),
             "txl_pbc_val": load_sources([SourceSpec(txl, "val", group_by="size")], CLASSES)}
-
-
-def half_size(data: Dataset, folder: Path) -> Dataset:
-    """The same images at half size (what a lower-magnification objective gives), boxes halved."""
-    folder.mkdir(parents=True, exist_ok=True)
-    images = []
-    for record in data.images:
-        image = cv2.imread(str(record.image_path))
-        small = cv2.resize(image, (record.width // 2, record.height // 2), interpolation=cv2.INTER_AREA)
-        path = folder / record.image_path.name
-        cv2.imwrite(str(path), small, [cv2.IMWRITE_JPEG_QUALITY, 95])
-        images.append(ImageAnnotation(path, record.width // 2, record.height // 2, record.boxes / 2, record.labels,
-                                      record.source, group=record.group))
-    return Dataset(images, list(data.class_names), folder, data.format)
 
 
 def relabelled_bccd_val(bccd_val: Dataset, txl: Path) -> tuple[Dataset, Dataset]:
@@ -194,7 +180,7 @@ def main() -> int:
     for name, data in sets.items():
         report["fp32"][name] = evaluate(args.out, data)
         print(name, "fp32 mAP50", report["fp32"][name]["mAP50"], flush=True)
-    half = half_size(sets["bccd_val"], work / "bccd_val_half")
+    half = rescaled(sets["bccd_val"], 0.5, work / "bccd_val_half", suffix=".jpg")   # a lower magnification
     report["fp32"]["bccd_val_half_size"] = evaluate(args.out, half)
     report["half_size_recall"] = {"full": round(pooled_recall(report["fp32"]["bccd_val"]), 4),
                                   "half": round(pooled_recall(report["fp32"]["bccd_val_half_size"]), 4)}
