@@ -61,8 +61,9 @@ def test_dry_run_writes_results(tmp_path):
     sections = data["sections"]
     assert [name for name, s in sections.items() if "error" in s] == []
     assert sections["nms"]["all_identical"] is True
-    assert {r["backend"] for r in sections["nms"]["rows"]} >= {"cuda", "torchvision"}
-    assert sections["merge"]["device_merge_torch"]["same_count"] is True
+    assert {r["backend"] for r in sections["nms"]["rows"]} >= {"cuda", "torch_grid", "torchvision"}
+    assert sections["merge"]["device_merge_torch"]["same_boxes"] is True
+    assert sections["merge"]["device_merge_torchvision"]["same_count"] is True
     assert set(data["targets"]) and (tmp_path / "gpu_check_dry-run.md").is_file()
     if not (CHECKPOINT.is_file() and ONNX.is_file()):
         assert sections["parity"]["skipped"].startswith("model missing")

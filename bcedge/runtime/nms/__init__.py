@@ -29,7 +29,8 @@ NMS_BACKENDS.add("cuda", "bcedge.runtime.nms.cuda_nms")
 NMS_BACKENDS.add("cuda_native", "bcedge.runtime.nms.native:GpuBackend")
 NMS_BACKENDS.add("native_cpu", "bcedge.runtime.nms.native:CpuBackend")
 NMS_BACKENDS.add("torchvision", "bcedge.runtime.nms.torchvision_nms")
-AUTO_GPU_ORDER = ("cuda_native", "cuda", "torchvision")
+NMS_BACKENDS.add("torch_grid", "bcedge.runtime.nms.torch_grid")
+AUTO_GPU_ORDER = ("cuda_native", "cuda", "torch_grid", "torchvision")
 AUTO_CPU = "numba"
 GPU_MIN_BOXES = 2048
 

@@ -1,0 +1,63 @@
+"""The ``core`` merge (see ``merge``) on torch tensors, on the device that holds the detections: a
+GPU backend that decodes on its device merges there too, and only the final detections come back.
+
+Same rule and same result as ``merge_tiles(..., MergeParams("core"))``: boxes clipped to the image, a
+detection kept only from the tile whose core holds its centre (inner sides widened by ``tolerance``,
+at most a quarter of the box's smaller side; compared in float64 as the host does), then class-aware
+NMS (``nms.torch_grid``, exact). torch is the caller's: this module never imports it.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Sequence
+
+import numpy as np
+
+from bcedge.runtime.merge import MergeParams
+from bcedge.runtime.nms.torch_grid import nms_tensors
+from bcedge.runtime.tiling import Tile
+
+
+def core_bounds(tiles: Sequence[Tile]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per tile, the core's low and high corners (float64; open, +-inf, on the image border) and the
+    image size (width, height, width, height) as float32 clip limits."""
+    cores = np.array([t.core for t in tiles], dtype=np.float64).reshape(-1, 4)
+    size = np.array([(t.image_w, t.image_h) for t in tiles], dtype=np.float64).reshape(-1, 2)
+    lo = np.where(cores[:, :2] <= 0, -np.inf, cores[:, :2])
+    hi = np.where(cores[:, 2:] >= size, np.inf, cores[:, 2:])
+    width, height = size[:, 0].max(initial=0), size[:, 1].max(initial=0)
+    return lo, hi, np.array([width, height, width, height], np.float32)
+
+
+def merge_on_device(boxes, scores, class_ids, tile_ids, tiles: Sequence[Tile], params: MergeParams | None = None):
+    """Indices (int64 tensor, on the boxes' device) of the detections the core merge keeps, highest
+    score first. ``boxes`` (N, 4) float32 in image pixels, ``scores`` (N,), ``class_ids`` and
+    ``tile_ids`` (N,) int64 (``tile_ids[k]`` indexes ``tiles``); all tensors on one device."""
+    torch = sys.modules["torch"]
+    params = params or MergeParams()
+    if params.strategy != "core":
+        raise ValueError(f"merge on the device: only the 'core' strategy runs there, not {params.strategy!r}")
+    device = boxes.device
+    if boxes.shape[0] == 0:
+        return torch.zeros(0, dtype=torch.int64, device=device)
+    lo, hi, limits = core_bounds(tiles)
+    clipped = clip_to_image(torch, boxes, torch.from_numpy(limits).to(device))
+    inside = torch.nonzero(in_own_core(torch, clipped, tile_ids, torch.from_numpy(lo).to(device),
+                                       torch.from_numpy(hi).to(device), params.tolerance)).squeeze(1)
+    kept = nms_tensors(clipped[inside], scores[inside], class_ids[inside], params.iou)
+    return inside[kept]
+
+
+def clip_to_image(torch, boxes, limits):
+    """Boxes clipped to [0, width] x [0, height] (padded tiles can report boxes past the image)."""
+    if float(limits[0]) <= 0 or float(limits[1]) <= 0:
+        return boxes
+    return torch.minimum(boxes.clamp(min=0), limits)
+
+
+def in_own_core(torch, boxes, tile_ids, lo, hi, tolerance: float):
+    """Mask of boxes whose centre lies in their tile's core, widened by the tolerance (``merge.in_own_core``)."""
+    centres = torch.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], 1).double()
+    smaller = (boxes[:, 2:] - boxes[:, :2]).double().clamp(min=0).amin(1, keepdim=True)
+    tol = torch.clamp(smaller / 4, max=float(tolerance))
+    return ((centres >= lo[tile_ids] - tol) & (centres < hi[tile_ids] + tol)).all(1)
