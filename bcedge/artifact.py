@@ -25,6 +25,9 @@ from bcedge._version import __version__
 from bcedge.atomic import atomic_path, atomic_write_bytes
 
 META_KEY = "bcedge"
+# The graph's tensor names, the contract between the converters and every backend (ONNX and engines).
+INPUT_NAME = "images"
+OUTPUT_NAMES = ("boxes", "scores")
 SCHEMA_VERSION = 1
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bcedge.artifact import ModelMeta, read_onnx_meta
+from bcedge.artifact import INPUT_NAME, OUTPUT_NAMES, ModelMeta, read_onnx_meta
 from bcedge.backends.base import (Backend, BackendUnavailable, Package, device_head, gpu_reason, missing_package,
                                   register_backend)
 
@@ -76,18 +76,44 @@ def cache_dir(options: dict) -> Path:
     return Path(options.get("engine_cache") or base)
 
 
-def tensorrt_provider_options(file_precision: str, precision: str | None, cache: Path, device_id: int) -> dict:
+def tensorrt_provider_options(file_precision: str, precision: str | None, cache: Path, device_id: int,
+                              profile: dict[str, str] | None = None) -> dict:
     """Options for ONNX Runtime's TensorRT provider (names from its documentation, ``trt_*``).
 
     FP16 kernels for FP16 and Q/DQ files (and an FP32 file asked for ``fp16``); INT8 for Q/DQ files
     (explicit quantization: the scales come from the graph, no calibration table); engine and timing
-    caches on disk so a restart reuses the built engine.
+    caches on disk so a restart reuses the built engine; ``profile`` (``tensorrt_profile``) the shape
+    range of the one engine, so tiles of other sizes and short batches do not trigger a rebuild.
     """
     return {"device_id": device_id,
             "trt_fp16_enable": file_precision in ("fp16", "int8") or precision == "fp16",
             "trt_int8_enable": file_precision == "int8",
             "trt_engine_cache_enable": True, "trt_engine_cache_path": str(cache),
-            "trt_timing_cache_enable": True, "trt_timing_cache_path": str(cache)}
+            "trt_timing_cache_enable": True, "trt_timing_cache_path": str(cache), **(profile or {})}
+
+
+PROFILE_BATCH = (1, 4, 8)      # MIN, OPT, MAX batch of the TensorRT provider's engine (the counter batches 4)
+PROFILE_MAX_SIDE = 1024        # the counter's largest automatic tile (``runtime.tilesize.MAX_SIDE``)
+
+
+def tensorrt_profile(meta: ModelMeta, input_name: str, max_batch: int = PROFILE_BATCH[2],
+                     max_side: int = PROFILE_MAX_SIDE) -> dict[str, str]:
+    """The provider's explicit optimization profile (``trt_profile_{min,opt,max}_shapes``, "name:BxCxHxW").
+
+    Without one, ONNX Runtime builds an engine for the first shape it sees and rebuilds whenever a
+    batch or a tile falls outside it. A fixed-input model spans only the batch; a dynamic-input one
+    spans one stride to ``max_side`` in each side, tuned for its default tile.
+    """
+    width, height = meta.input_size
+    low, opt, high = (1, 1), (height, width), (height, width)
+    if meta.dynamic_input:
+        stride = max(int(meta.stride), 1)
+        side = max(stride, max_side // stride * stride, height, width)
+        low, high = (stride, stride), (side, side)
+    batches = (PROFILE_BATCH[0], min(PROFILE_BATCH[1], max_batch), max(max_batch, 1))
+    shapes = [(b, 3, h, w) for b, (h, w) in zip(batches, (low if meta.dynamic_input else opt, opt, high))]
+    return {f"trt_profile_{name}_shapes": f"{input_name}:{'x'.join(map(str, shape))}"
+            for name, shape in zip(("min", "opt", "max"), shapes)}
 
 
 def _device_id(device: str) -> int:
@@ -166,11 +192,14 @@ class OnnxRuntimeBackend(Backend):
         if provider == "TensorrtExecutionProvider":
             cache = cache_dir(self.options)
             cache.mkdir(parents=True, exist_ok=True)
-            return tensorrt_provider_options(meta.precision, self.options.get("precision"), cache, _device_id(device))
+            profile = tensorrt_profile(meta, INPUT_NAME, int(self.options.get("max_batch") or PROFILE_BATCH[2]),
+                                       int(self.options.get("max_tile") or PROFILE_MAX_SIDE))
+            return tensorrt_provider_options(meta.precision, self.options.get("precision"), cache, _device_id(device),
+                                             profile)
         return {}
 
     def _infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        boxes, scores = self.session.run(["boxes", "scores"], {self.input_name: batch.astype(self.input_type, copy=False)})
+        boxes, scores = self.session.run(list(OUTPUT_NAMES), {self.input_name: batch.astype(self.input_type, copy=False)})
         return boxes.astype(np.float32, copy=False), scores.astype(np.float32, copy=False)
 
     def describe(self) -> str:

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from bcedge.artifact import ArtifactError, ModelMeta, read_engine
+from bcedge.artifact import INPUT_NAME, OUTPUT_NAMES, ArtifactError, ModelMeta, read_engine
 from bcedge.backends.base import Backend, BackendUnavailable, Package, gpu_reason, register_backend
 
-INPUT, OUTPUTS = "images", ("boxes", "scores")
+INPUT, OUTPUTS = INPUT_NAME, OUTPUT_NAMES
 INSTALL_TENSORRT = ("pip install tensorrt (the `trt` extra) on a desktop; on a Jetson TensorRT comes with JetPack "
                     "(apt install python3-libnvinfer), not from PyPI")
 # (built major, running major) pairs a version-compatible engine crosses (TensorRT docs, see module docstring)

@@ -9,10 +9,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from bcedge.artifact import ArtifactError, ModelMeta, read_onnx_meta, write_onnx_meta
-
-INPUT_NAME = "images"
-OUTPUT_NAMES = ("boxes", "scores")
+from bcedge.artifact import INPUT_NAME, OUTPUT_NAMES, ArtifactError, ModelMeta, read_onnx_meta, write_onnx_meta
 # Ops whose outputs feed everything after them: a node is "compute" when it or a descendant is one of these.
 COMPUTE_OPS = frozenset({"Conv", "ConvTranspose", "QLinearConv", "MatMul", "Gemm", "RoiAlign"})
 

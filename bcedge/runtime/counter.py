@@ -111,8 +111,14 @@ class Counter:
 
     @classmethod
     def load(cls, model: str | Path = "default", backend: str = "auto", device: str = "auto", **options) -> Counter:
-        """Load an artifact (``default``, .onnx, .engine, .pt) and wrap it; options go to ``Counter``."""
-        runner = load_backend(resolve_model(model), backend=backend, device=device)
+        """Load an artifact (``default``, .onnx, .engine, .pt) and wrap it; options go to ``Counter``.
+        The backend learns the largest batch and tile this counter will feed it (ONNX Runtime's TensorRT
+        provider builds its one engine for that range)."""
+        tile = options.get("tile")
+        sides = tuple(tile) if isinstance(tile, (tuple, list)) else ()
+        limits = {"max_batch": int(options.get("batch_size", 4)),
+                  "max_tile": max((*sides, int(options.get("max_tile", MAX_SIDE))))}
+        runner = load_backend(resolve_model(model), backend=backend, device=device, **limits)
         return cls(runner, **options)
 
     def _tile_size(self, tile: str | tuple[int, int]) -> tuple[int, int] | None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from bcedge.artifact import ModelMeta, write_onnx_meta
+from bcedge.artifact import ModelMeta, read_onnx_meta, write_onnx_meta
 from bcedge.backends import BackendUnavailable, load_backend
 from bcedge.backends import onnxruntime as ort_backend
 
@@ -83,6 +83,30 @@ def test_tensorrt_provider_gets_precision_and_caches(tiny, tmp_path, monkeypatch
     fp32 = ort_backend.tensorrt_provider_options("fp32", None, tmp_path, 0)
     assert not fp32["trt_fp16_enable"] and not fp32["trt_int8_enable"]
     assert ort_backend.tensorrt_provider_options("fp32", "fp16", tmp_path, 0)["trt_fp16_enable"]
+
+
+def test_tensorrt_provider_gets_one_profile_over_every_tile_and_batch_the_counter_uses(tiny, tmp_path, monkeypatch):
+    # without an explicit profile the provider rebuilds its engine whenever a batch or tile falls outside
+    # the shapes it has seen; the format is trtexec's, "name:BxCxHxW"
+    from bcedge.catalogue import resolve_model
+
+    monkeypatch.setattr(ort, "get_available_providers",
+                        lambda: ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(ort, "InferenceSession", _Session)
+    monkeypatch.setattr(_Session, "runs_on", ["TensorrtExecutionProvider", "CUDAExecutionProvider"])
+    load_backend(resolve_model("default"), device="tensorrt", engine_cache=tmp_path / "cache")
+    options = _Session.asked["TensorrtExecutionProvider"]
+    meta = read_onnx_meta(resolve_model("default"))
+    width, height = meta.input_size
+    assert meta.dynamic_input
+    assert options["trt_profile_min_shapes"] == f"images:1x3x{meta.stride}x{meta.stride}"
+    assert options["trt_profile_opt_shapes"] == f"images:4x3x{height}x{width}"
+    assert options["trt_profile_max_shapes"] == "images:8x3x1024x1024"
+    load_backend(tiny, device="tensorrt", engine_cache=tmp_path / "cache", max_batch=16)   # fixed input size
+    options = _Session.asked["TensorrtExecutionProvider"]
+    width, height = read_onnx_meta(tiny).input_size
+    assert [options[f"trt_profile_{k}_shapes"] for k in ("min", "opt", "max")] == [
+        f"images:{b}x3x{height}x{width}" for b in (1, 4, 16)]
 
 
 def test_models_of_any_tile_size_run_without_memory_patterns():
