@@ -76,6 +76,9 @@ def main(argv=None) -> int:
     ap.add_argument("--qat", action="store_true", help="quantization-aware fine-tune (TensorRT INT8 rounding)")
     ap.add_argument("--ema", type=float, default=0.9995)
     ap.add_argument("--warmup-iters", type=int, default=150)
+    ap.add_argument("--min-visible", type=float, default=0.35,
+                    help="keep a box cut by the crop when this fraction of it is left inside (TXL-PBC labels edge "
+                         "slivers down to about 0.15 of a cell)")
     args = ap.parse_args(argv)
 
     started = time.time()
@@ -84,7 +87,7 @@ def main(argv=None) -> int:
     for record in data.images:
         groups[record.group] = groups.get(record.group, 0) + 1
     print(json.dumps({"images": len(data), "groups": groups}), flush=True)
-    augment = AugmentConfig(scale=tuple(args.jitter), target_cell_px=args.cell_px)
+    augment = AugmentConfig(scale=tuple(args.jitter), target_cell_px=args.cell_px, min_visible=args.min_visible)
     cfg = TrainConfig(arch=ARCH, input_size=(args.crop, args.crop), epochs=args.epochs, batch_size=args.batch_size,
                       lr=args.lr, weight_decay=0.05, optimizer="adamw", warmup_iters=args.warmup_iters,
                       workers=args.workers, ema=args.ema, time_budget_s=args.minutes * 60, augment=augment,
