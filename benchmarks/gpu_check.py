@@ -368,7 +368,9 @@ def check_end_to_end(entry: dict, state: dict, size: dict, deadline: float) -> N
         last_s = seconds + 2.0
         tiles_per_s = result.tiles / seconds
         bare = state.get("bare", {}).get((name, batch))
-        rows.append({"precision": name, "decode_on_device": counter._device_decode, "backend": state[name].describe(),
+        rows.append({"precision": name, "decode_on_device": counter._device_decode,
+                     "merge_on_device": counter._device_decode,   # with device decoding, the core merge runs there too
+                     "backend": state[name].describe(),
                      "batch": batch, "tiles": result.tiles,
                      "seconds": round(seconds, 3), "tiles_per_s": round(tiles_per_s, 1),
                      "mpx_per_s": round(frame.shape[0] * frame.shape[1] / 1e6 / seconds, 1),

@@ -106,32 +106,15 @@ class TorchBackend(Backend):
 
     def infer_detections(self, tiles: np.ndarray, thresholds: np.ndarray, nms_iou: float,
                          max_detections: int, pre_nms_topk: int) -> list:
-        """uint8 (B, H, W, 3) tiles -> one ``Detections`` per tile, decoded on the device.
-
-        The uint8 tiles go up once (pinned, a quarter of float32's bytes) and are scaled there; score
-        filtering, top-k and class-aware NMS (torchvision's batched NMS) run where the outputs are,
-        and only the kept boxes come back, in one copy. Same rules as ``bcedge.runtime.decode.decode``.
-        """
+        """uint8 (B, H, W, 3) tiles -> one ``Detections`` per tile (tile pixels), decoded on the device;
+        only the kept boxes come back, in one copy. Same rules as ``bcedge.runtime.decode.decode``."""
         import time
 
         from bcedge.detections import Detections
 
-        torch = self.torch
-        self.check_batch(tiles.transpose(0, 3, 1, 2))
         started = time.perf_counter()
-        with torch.inference_mode():
-            host = torch.from_numpy(np.ascontiguousarray(tiles))
-            if self.device.startswith("cuda"):
-                if ":" in self.device:   # pipeline threads, not only the loading one, must use this GPU
-                    torch.cuda.set_device(self.device)
-                host = self._pinned_copy(host)
-            batch = host.to(self.device, non_blocking=True).permute(0, 3, 1, 2).to(self.dtype).div_(255)
-            boxes, scores = self._replay(batch) if self.cuda_graphs else self.detector.deploy(batch)
-            limit = torch.as_tensor(thresholds, dtype=torch.float32, device=boxes.device)
-            tile, kept_boxes, kept_scores, kept_classes = decode_batch_on_device(
-                torch, boxes.float(), scores.float(), limit, nms_iou, max_detections, pre_nms_topk)
-            tile, kept_boxes, kept_scores, kept_classes = (t.cpu().numpy() for t in (tile, kept_boxes, kept_scores,
-                                                                                      kept_classes))
+        found = self.detect_on_device(tiles, thresholds, nms_iou, max_detections, pre_nms_topk)
+        tile, kept_boxes, kept_scores, kept_classes = (t.cpu().numpy() for t in found)
         sizes = np.bincount(tile, minlength=len(tiles))
         flat = (kept_boxes, kept_scores, kept_classes)
         self.inference_seconds.append(time.perf_counter() - started)
@@ -141,10 +124,33 @@ class TorchBackend(Backend):
             start += size
         return out
 
+    def detect_on_device(self, tiles: np.ndarray, thresholds: np.ndarray, nms_iou: float,
+                         max_detections: int, pre_nms_topk: int) -> tuple:
+        """uint8 (B, H, W, 3) tiles -> (tile index, boxes, scores, class ids) of the kept detections, tensors
+        left on the device (boxes in tile pixels, sorted by tile).
+
+        The uint8 tiles go up once (pinned, a quarter of float32's bytes) and are scaled there; score
+        filtering, top-k and class-aware NMS (torchvision's batched NMS) run where the outputs are.
+        """
+        torch = self.torch
+        self.check_batch(tiles.transpose(0, 3, 1, 2))
+        with torch.inference_mode():
+            host = torch.from_numpy(np.ascontiguousarray(tiles))
+            if self.device.startswith("cuda"):
+                if ":" in self.device:   # pipeline threads, not only the loading one, must use this GPU
+                    torch.cuda.set_device(self.device)
+                host = self._pinned_copy(host)
+            batch = host.to(self.device, non_blocking=True).permute(0, 3, 1, 2).to(self.dtype).div_(255)
+            boxes, scores = self._replay(batch) if self.cuda_graphs else self.detector.deploy(batch)
+            limit = torch.as_tensor(thresholds, dtype=torch.float32, device=boxes.device)
+            return decode_batch_on_device(torch, boxes.float(), scores.float(), limit, nms_iou, max_detections,
+                                          pre_nms_topk)
+
     def _pinned_copy(self, host):
         """``host`` in a page-locked buffer kept per batch shape: allocating pinned memory for every batch
-        cost more than it saved (measured on an H200). Safe to reuse: the call downloads its results, so
-        the upload has finished before the next batch overwrites the buffer."""
+        cost more than it saved (measured on an H200). Safe to reuse: decoding waits for the device
+        (``nonzero`` sizes its output) before the call returns, so the upload has finished before the next
+        batch overwrites the buffer, whether or not the results leave the device."""
         buffers = self.__dict__.setdefault("_pinned", {})
         key = tuple(host.shape)
         if key not in buffers:

@@ -30,6 +30,7 @@ from bcedge.runtime import scale as scaling
 from bcedge.runtime.containment import rules_from_meta, suppress_contained
 from bcedge.runtime.decode import PRE_NMS_TOPK, class_thresholds, decode
 from bcedge.runtime.frames import check_frame, check_size, source_flags
+from bcedge.runtime.device_merge import DeviceTiles
 from bcedge.runtime.merge import MergeParams, check_strategy, merge_tiles
 from bcedge.runtime.pipeline import batched, run_inline, run_stages
 from bcedge.runtime.resample import CropSource, ResampledSource, central_window
@@ -102,8 +103,9 @@ class Counter:
         self.thresholds = class_thresholds(self.meta, score_floor)   # score_floor: evaluation sees every box
         self.rules = rules_from_meta(self.meta.suppression, self.meta.class_names)
         self.operating_thresholds = class_thresholds(self.meta)   # what counts, also under a score floor
-        # device_decode: a backend that can (torch) decodes and suppresses on its device and returns final
-        # detections. Off by default: on an H200 it was 1.24x faster in FP16 but 0.56x in FP32 (gpu_check).
+        # device_decode: a backend that can (torch) decodes and suppresses on its device, and with the core merge
+        # the tiles are merged there too, so only final detections come back (``runtime.device_merge``). Off by
+        # default: on an H200 decoding there was 1.24x faster in FP16 but 0.56x in FP32 (gpu_check).
         self._device_decode = bool(getattr(backend, "decodes_on_device", False)) and device_decode
         self._recent_factors: deque[float] = deque(maxlen=5)   # the last auto scales: their median is the next guess
         self._lock = threading.Lock()
@@ -244,6 +246,12 @@ class Counter:
             boxes, scores = self.backend.infer(tensor)
         yield tiles, boxes, scores
 
+    def _infer_on_device(self, item):
+        tiles, tensor = item
+        with self._lock:
+            yield tiles, self.backend.detect_on_device(tensor, self.thresholds, self.meta.nms_iou,
+                                                       self.meta.max_detections, PRE_NMS_TOPK)
+
     def _decode(self, item):
         tiles, boxes, scores = item
         if scores is None:   # decoded on the device already: boxes holds the detections
@@ -303,15 +311,23 @@ class Counter:
         started = time.perf_counter()
         view = src if scale.factor == 1.0 else ResampledSource(src, scale.factor)
         grid = self.plan(view.width, view.height)
-        per_tile: list[tuple[Tile, Detections]] = []
         run = run_inline if len(grid) <= self.batch_for(grid) else run_stages   # one batch: nothing to overlap
-        for decoded in run(self._batches(view, grid), self.tile_stages):
-            per_tile.extend(decoded)
-            for tile, dets in decoded if self._tile_hooks else ():
-                for hook in self._tile_hooks:
-                    hook(tile, dets)
-        merge_started = time.perf_counter()
-        detections = merge_tiles(per_tile, self.merge_params)
+        if self._device_decode and self.merge == "core" and not self._tile_hooks:
+            # detections stay on the device until merged there: only the final ones come back
+            on_device = DeviceTiles()
+            for tiles, found in run(self._batches(view, grid), [self._prepare, self._infer_on_device]):
+                on_device.add(tiles, found)
+            merge_started = time.perf_counter()
+            detections = on_device.merge(self.merge_params)
+        else:
+            per_tile: list[tuple[Tile, Detections]] = []
+            for decoded in run(self._batches(view, grid), self.tile_stages):
+                per_tile.extend(decoded)
+                for tile, dets in decoded if self._tile_hooks else ():
+                    for hook in self._tile_hooks:
+                        hook(tile, dets)
+            merge_started = time.perf_counter()
+            detections = merge_tiles(per_tile, self.merge_params)
         if scale.factor != 1.0:
             detections = detections.scale(1 / scale.factor, 1 / scale.factor).clip(src.width, src.height)
         detections = suppress_contained(detections, self.meta.class_names, self.rules, self.operating_thresholds)

@@ -13,6 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
+from bcedge.detections import Detections
 from bcedge.runtime.merge import MergeParams
 from bcedge.runtime.nms.torch_grid import nms_tensors
 from bcedge.runtime.tiling import Tile
@@ -61,3 +62,31 @@ def in_own_core(torch, boxes, tile_ids, lo, hi, tolerance: float):
     smaller = (boxes[:, 2:] - boxes[:, :2]).double().clamp(min=0).amin(1, keepdim=True)
     tol = torch.clamp(smaller / 4, max=float(tolerance))
     return ((centres >= lo[tile_ids] - tol) & (centres < hi[tile_ids] + tol)).all(1)
+
+
+class DeviceTiles:
+    """An image's per-tile detections, left on the device batch by batch and merged there at the end:
+    what ``Counter`` collects when its backend decodes on its device (``detect_on_device``)."""
+
+    def __init__(self) -> None:
+        self.tiles: list[Tile] = []
+        self._parts: list[tuple] = []
+
+    def add(self, tiles: Sequence[Tile], found: tuple) -> None:
+        """One batch: ``found`` is (tile index within the batch, boxes in tile pixels, scores, class ids)."""
+        torch = sys.modules["torch"]
+        index, boxes, scores, class_ids = found
+        shift = torch.tensor([[t.x0, t.y0, t.x0, t.y0] for t in tiles], dtype=boxes.dtype, device=boxes.device)
+        self._parts.append((boxes + shift[index], scores, class_ids, index + len(self.tiles)))
+        self.tiles.extend(tiles)
+
+    def merge(self, params: MergeParams | None = None) -> Detections:
+        """The merged detections, brought to the host: the only copy off the device."""
+        torch = sys.modules.get("torch")
+        if not self._parts or torch is None:
+            return Detections.empty()
+        boxes, scores, class_ids, tile_ids = (torch.cat(part) for part in zip(*self._parts))
+        keep = merge_on_device(boxes, scores, class_ids, tile_ids, self.tiles, params)
+        limits = torch.from_numpy(core_bounds(self.tiles)[2]).to(boxes.device)
+        kept = clip_to_image(torch, boxes[keep], limits)
+        return Detections(kept.cpu().numpy(), scores[keep].cpu().numpy(), class_ids[keep].cpu().numpy())

@@ -45,6 +45,13 @@ def test_counter_counts_alike_with_either_decode(tmp_path):
         pytest.skip("the default model's checkpoint is not in this checkout")
     sample = sorted(glob.glob(str(__import__("pathlib").Path(__file__).parents[2] / "bcedge/assets/sample_bccd/JPEGImages/*.jpg")))[0]
     image = cv2.cvtColor(cv2.imread(sample), cv2.COLOR_BGR2RGB)
-    on_device = Counter(load_backend(checkpoint[0], device="cpu"), device_decode=True).count(image)
-    on_host = Counter(load_backend(checkpoint[0], device="cpu")).count(image)
+    backend = load_backend(checkpoint[0], device="cpu")
+    on_device = Counter(backend, device_decode=True).count(image)
+    on_host = Counter(backend).count(image)
     assert on_device.total > 10 and on_device.counts == on_host.counts
+    # several tiles: detections stay on the device and are merged there (runtime.device_merge)
+    merged_on_device = Counter(backend, device_decode=True, tile=(192, 192), cell_size=100).count(image)
+    merged_on_host = Counter(backend, tile=(192, 192), cell_size=100).count(image)
+    assert merged_on_device.tiles >= 4 and merged_on_device.counts == merged_on_host.counts
+    rows = lambda r: np.sort(np.column_stack([r.detections.class_ids, r.detections.xyxy]), axis=0)  # noqa: E731
+    np.testing.assert_allclose(rows(merged_on_device), rows(merged_on_host), atol=0.05)
