@@ -10,10 +10,14 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-from numba import config, cuda, float32, int64, uint64
-from numba.cuda import libdevice
 
-from bcedge.runtime.nms import bitmask
+if not hasattr(np, "row_stack"):   # numpy 2.5 removed this alias of vstack, and the numba-cuda on the GPU
+    np.row_stack = np.vstack       # machine's image still called it: every launch there failed with AttributeError
+
+from numba import config, cuda, float32, int64, uint64  # noqa: E402
+from numba.cuda import libdevice  # noqa: E402
+
+from bcedge.runtime.nms import bitmask  # noqa: E402
 
 _SIMULATED = bool(config.ENABLE_CUDASIM)  # the simulator has no libdevice; its numpy floats do not fuse
 
