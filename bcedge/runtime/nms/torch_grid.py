@@ -25,7 +25,6 @@ import numpy as np
 
 # Half the 3x3 neighbourhood: every unordered pair of neighbouring cells is visited once (same cell too).
 _HALF_NEIGHBOURS = ((0, 0), (1, 0), (-1, 1), (0, 1), (1, 1))
-MAX_ROUNDS = 10_000
 
 
 def is_available() -> bool:
@@ -117,7 +116,7 @@ def _resolve(torch, n: int, src, dst):
     """Greedy NMS over the edges (src visited before dst), decided in parallel rounds: a kept mask."""
     undecided = torch.ones(n, dtype=torch.bool, device=src.device)
     kept = torch.zeros(n, dtype=torch.bool, device=src.device)
-    for _ in range(MAX_ROUNDS):
+    while True:   # each round decides at least the first undecided box in score order, so this ends
         hit = kept[src] & undecided[dst]                       # an earlier neighbour was kept: suppressed
         undecided[dst[hit]] = False
         blocked = torch.zeros(n, dtype=torch.bool, device=src.device)
@@ -125,8 +124,8 @@ def _resolve(torch, n: int, src, dst):
         free = undecided & ~blocked
         kept |= free
         undecided &= ~free
-        live = undecided[dst] & (undecided[src] | kept[src])
-        src, dst = src[live], dst[live]                         # edges that can no longer decide anything go
         if not bool(undecided.any()):
             break
+        live = undecided[dst] & (undecided[src] | kept[src])
+        src, dst = src[live], dst[live]                         # edges that can no longer decide anything go
     return kept
