@@ -190,7 +190,7 @@ def main() -> int:
     calib = build_scaled_calibration_set(train, args.calib, meta.pixel_scale["cell_px"], (320, 320), count=400,
                                          pad_value=meta.pad_value)
     int8 = quantize(args.out, args.calib, args.out.with_suffix(".int8.onnx"), QuantOptions(target="cpu"))
-    qdq_trt = quantize(args.out, args.calib, work / "default.tensorrt_qdq.onnx", QuantOptions(target="tensorrt", keep_first_conv=True))
+    qdq_trt = quantize(args.out, args.calib, work / "default.tensorrt_qdq.onnx", QuantOptions(target="tensorrt"))
     for name, data in sets.items():
         report["int8_cpu"][name] = evaluate(int8, data)
         report["int8_tensorrt_qdq_in_ort"][name] = evaluate(qdq_trt, data)

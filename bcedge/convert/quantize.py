@@ -40,12 +40,17 @@ class Target:
     why: str
     quantize_bias: bool = True     # INT32 biases behind DequantizeLinear (ONNX Runtime's default)
     for_tensorrt: bool = False     # check the result against TensorRT's Q/DQ parsing rules
+    method: str = "percentile"     # default calibration (``QuantOptions.method`` overrides)
+    keep_first_conv: bool = False  # default for ``QuantOptions.keep_first_conv``
 
 
 TARGETS = {
     # NVIDIA's placement: Q/DQ on the inputs of convolutions; TensorRT fuses the rest around them.
+    # Min-max ranges with the stem in FP32: on the default model's TXL-PBC val, -0.4 mAP50 points against FP32
+    # (percentile 99.999: -0.85, entropy -1.36; min-max with the stem quantized: -3.6), measured in ONNX Runtime
+    # (benchmarks/results/int8_tensorrt_target_trials.md).
     "tensorrt": Target("QInt8", True, ("Conv",), "signed INT8 activations, zero point 0, FP32 biases: what TensorRT's "
-                       "Q/DQ layers need", quantize_bias=False, for_tensorrt=True),
+                       "Q/DQ layers need", quantize_bias=False, for_tensorrt=True, method="minmax", keep_first_conv=True),
     # ONNX Runtime's x86 kernels are fastest with unsigned asymmetric activations (U8S8) and whole chains in INT8.
     "cpu": Target("QUInt8", False, None, "unsigned asymmetric activations (U8S8) for ONNX Runtime on x86; not for TensorRT"),
 }
@@ -85,17 +90,17 @@ def _reader(calib: CalibrationSet, batch_size: int, limit: int | None):
 
 @dataclass(frozen=True)
 class QuantOptions:
-    method: str = "percentile"                     # calibration: percentile (99.999), minmax, entropy
+    method: str | None = None                      # calibration: percentile (99.999), minmax, entropy; None: the target's
     target: str = "tensorrt"                       # see TARGETS
     op_types: tuple[str, ...] | None = None        # None: the target's choice
     keep_final_convs: bool = True                  # each head's last convolution stays FP32
-    keep_first_conv: bool = False                  # the stem convolution (sees raw pixels) stays FP32
+    keep_first_conv: bool | None = None            # the stem convolution (sees raw pixels) stays FP32; None: the target's
     keep_fp32: tuple[str, ...] = ()                # node-name prefixes that stay FP32 (e.g. "/backbone/lateral")
     limit: int | None = None                       # calibrate on the first N tiles only
     batch_size: int = 4
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
+        if self.method is not None and self.method not in METHODS:
             raise ValueError(f"unknown calibration method {self.method!r}; choose from {', '.join(METHODS)}")
         if self.target not in TARGETS:
             raise ValueError(f"unknown quantization target {self.target!r}; choose from {', '.join(TARGETS)}")
@@ -119,11 +124,12 @@ def quantize(src: str | Path, calib_dir: str | Path, out: str | Path, options: Q
     exclude = graph.head_tail_nodes(model) + graph.proposal_nodes(model)  # the latter: two-stage heads only
     if options.keep_final_convs:
         exclude += graph.final_compute_nodes(model)
-    if options.keep_first_conv:
+    target = TARGETS[options.target]
+    method = options.method or target.method
+    if target.keep_first_conv if options.keep_first_conv is None else options.keep_first_conv:
         exclude += [n.name for n in model.graph.node if n.op_type in graph.COMPUTE_OPS][:1]
     if options.keep_fp32:
         exclude += [n.name for n in model.graph.node if n.name.startswith(options.keep_fp32)]
-    target = TARGETS[options.target]
     op_types = options.op_types if options.op_types is not None else target.op_types
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -136,7 +142,7 @@ def quantize(src: str | Path, calib_dir: str | Path, out: str | Path, options: Q
             quantize_static(model, tmp, _reader(calib, options.batch_size, options.limit), quant_format=QuantFormat.QDQ,
                             op_types_to_quantize=list(op_types) if op_types else None, per_channel=True,
                             activation_type=getattr(QuantType, target.activations), weight_type=QuantType.QInt8,
-                            nodes_to_exclude=exclude, calibrate_method=_ort_method(options.method),
+                            nodes_to_exclude=exclude, calibrate_method=_ort_method(method),
                             calibration_cache_path=str(cache) if cache else None,
                             extra_options={"ActivationSymmetric": target.symmetric, "WeightSymmetric": True,
                                            "QuantizeBias": target.quantize_bias, "CalibStridedMinMax": 1})
@@ -156,7 +162,7 @@ def quantize(src: str | Path, calib_dir: str | Path, out: str | Path, options: Q
     graph.record_step(meta, "quantize", tool="onnxruntime.quantize_static", format="QDQ", target=options.target,
                       activations=f"{target.activations} {'symmetric' if target.symmetric else 'asymmetric'}",
                       weights="QInt8 symmetric per-channel",
-                      biases="INT32" if target.quantize_bias else "FP32", method=options.method,
+                      biases="INT32" if target.quantize_bias else "FP32", method=method,
                       op_types=list(op_types) if op_types else "all", fp32_nodes=len(exclude),
                       calibration={"tiles": min(options.limit or len(calib), len(calib)), "sha256": calib.manifest["tiles_sha256"]})
     return graph.save(quantized, out, meta)
