@@ -52,6 +52,10 @@ def card(report: dict) -> str:
     drop = {k: (int8[k]["mAP50"] - fp32[k]["mAP50"]) * 100 for k in ("bccd_val", "txl_pbc_val")}
     drop_qdq = {k: (qdq[k]["mAP50"] - fp32[k]["mAP50"]) * 100 for k in ("bccd_val", "txl_pbc_val")}
     latency = report["latency"]
+    quant = report.get("quantization", {})
+    held = all(abs(v) <= 0.5 for v in drop_qdq.values())
+    qdq_verdict = ("Its loss is within the 0.5-point goal on both val splits." if held else
+                   "Its loss is over the 0.5-point goal.")
     return f"""# bcedge default model: FCOS-Lite on EfficientNet-Lite0, any microscope
 
 Counts red cells (RBC), white cells (WBC) and platelets in thin blood smears from different microscopes,
@@ -106,11 +110,12 @@ Per source group (FP32):
 | BCCD val | {fp32['bccd_val']['mAP50']:.3f} | {int8['bccd_val']['mAP50']:.3f} ({drop['bccd_val']:+.1f} pt) | {qdq['bccd_val']['mAP50']:.3f} ({drop_qdq['bccd_val']:+.1f} pt) |
 | TXL-PBC val | {fp32['txl_pbc_val']['mAP50']:.3f} | {int8['txl_pbc_val']['mAP50']:.3f} ({drop['txl_pbc_val']:+.1f} pt) | {qdq['txl_pbc_val']['mAP50']:.3f} ({drop_qdq['txl_pbc_val']:+.1f} pt) |
 
-Q/DQ INT8, weights per channel, the heads' last convolutions and the box decoding in FP32, percentile
-calibration on {report['calibration'].replace(str(ROOT) + '/', '')} (training images resampled to the working scale, never val).
-The TensorRT-target file keeps biases in FP32 (what TensorRT's parser takes) and the stem convolution too
-(`bcedge quantize --target tensorrt --keep-first-conv`); no TensorRT engine was built here. Its TXL-PBC loss is over
-the 0.5-point goal; what was tried is in `benchmarks/results/int8_tensorrt_target_trials.md`.
+Q/DQ INT8, weights per channel, the heads' last convolutions and the box decoding in FP32, calibrated on
+{report['calibration'].replace(str(ROOT) + '/', '')} (training images resampled to the working scale, never val):
+{quant.get('cpu', 'percentile')} ranges for the CPU file. The TensorRT-target file (`bcedge quantize --target tensorrt`) takes
+{quant.get('tensorrt', 'minmax')} ranges, keeps biases in FP32 (what TensorRT's parser takes) and the stem convolution too.
+{qdq_verdict} No TensorRT engine was built here: these figures are ONNX Runtime running the
+Q/DQ graph. What was tried is in `benchmarks/results/int8_tensorrt_target_trials.md`.
 
 Reproduce: `python export/build_default_model.py --checkpoint export/checkpoints/fcos_lite_efficientnet_lite0_default/checkpoint.pt`
 (then `python export/model_card.py`).
