@@ -107,6 +107,8 @@ class Counter:
         # the tiles are merged there too, so only final detections come back (``runtime.device_merge``). Off by
         # default: on an H200 decoding there was 1.24x faster in FP16 but 0.56x in FP32 (gpu_check).
         self._device_decode = bool(getattr(backend, "decodes_on_device", False)) and device_decode
+        # a backend that converts uint8 tiles on its device (torch) gets them as they are
+        self._uint8_tiles = self._device_decode or bool(getattr(backend, "takes_uint8_tiles", False))
         self._recent_factors: deque[float] = deque(maxlen=5)   # the last auto scales: their median is the next guess
         self._lock = threading.Lock()
         self._tile_hooks: list[TileHook] = []
@@ -232,9 +234,9 @@ class Counter:
     def _prepare(self, batch: list[tuple[Tile, np.ndarray]]):
         """Stack and convert a batch in its own stage: done on the inference thread, it would leave
         the device idle for as long as it takes (9 ms a 640 px tile on one CPU core). A backend that
-        decodes on its device takes the uint8 tiles as they are."""
+        converts on its device (torch) takes the uint8 tiles as they are."""
         pixels = np.stack([pixels for _, pixels in batch])
-        yield [tile for tile, _ in batch], pixels if self._device_decode else preprocess(pixels)
+        yield [tile for tile, _ in batch], pixels if self._uint8_tiles else preprocess(pixels)
 
     def _infer(self, item):
         tiles, tensor = item
@@ -243,7 +245,7 @@ class Counter:
                 yield tiles, self.backend.infer_detections(tensor, self.thresholds, self.meta.nms_iou,
                                                            self.meta.max_detections, PRE_NMS_TOPK), None
                 return
-            boxes, scores = self.backend.infer(tensor)
+            boxes, scores = self.backend.infer_tiles(tensor) if self._uint8_tiles else self.backend.infer(tensor)
         yield tiles, boxes, scores
 
     def _infer_on_device(self, item):

@@ -55,3 +55,15 @@ def test_counter_counts_alike_with_either_decode(tmp_path):
     assert merged_on_device.tiles >= 4 and merged_on_device.counts == merged_on_host.counts
     rows = lambda r: np.sort(np.column_stack([r.detections.class_ids, r.detections.xyxy]), axis=0)  # noqa: E731
     np.testing.assert_allclose(rows(merged_on_device), rows(merged_on_host), atol=0.05)
+
+
+def test_uint8_tiles_converted_on_the_device_give_what_host_conversion_gives(tmp_path):
+    torch.manual_seed(0)
+    detector = build_detector("fcos_lite_efficientnet_lite0", ["RBC", "WBC", "Platelets"], (96, 64), pretrained=False)
+    detector.save(tmp_path / "m.pt")
+    backend = load_backend(tmp_path / "m.pt", device="cpu")
+    tiles = (np.random.default_rng(1).random((2, 64, 96, 3)) * 255).astype(np.uint8)
+    on_host = backend.infer(preprocess(tiles))
+    on_device = backend.infer_tiles(tiles)
+    for a, b in zip(on_device, on_host):   # the same scaling (x * float32(1/255)), so the same numbers
+        np.testing.assert_array_equal(a, b)
