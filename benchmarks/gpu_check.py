@@ -168,8 +168,9 @@ def torchvision_core_merge(torch, boxes, scores, classes, tile_ids, tiles, iou: 
 
     from bcedge.runtime.device_merge import clip_to_image, core_bounds, in_own_core
 
-    lo, hi, limits = (torch.from_numpy(a).to(boxes.device) for a in core_bounds(tiles))
+    lo, hi, limits = core_bounds(tiles)
     boxes = clip_to_image(torch, boxes, limits)
+    lo, hi = (torch.from_numpy(a).to(boxes.device) for a in (lo, hi))
     idx = torch.nonzero(in_own_core(torch, boxes, tile_ids, lo, hi, tol)).squeeze(1)
     return idx[batched_nms(boxes[idx], scores[idx], classes[idx], iou)]
 

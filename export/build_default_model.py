@@ -1,6 +1,7 @@
 """Build the bundled default model from its trained checkpoint: export, tune, quantize, evaluate, model card.
 
     python export/build_default_model.py --checkpoint export/checkpoints/fcos_lite_efficientnet_lite0_default/checkpoint.pt
+    python export/build_default_model.py --tensorrt-target-only   # only the TensorRT-target INT8 row, shipped model
 
 Steps, all through the library and the counting runtime (what ``bcedge count`` does is what is measured):
 1. export the dynamic-input ONNX graph; measure its tile cost on this CPU (latency against tile size)

@@ -42,18 +42,19 @@ def merge_on_device(boxes, scores, class_ids, tile_ids, tiles: Sequence[Tile], p
     if boxes.shape[0] == 0:
         return torch.zeros(0, dtype=torch.int64, device=device)
     lo, hi, limits = core_bounds(tiles)
-    clipped = clip_to_image(torch, boxes, torch.from_numpy(limits).to(device))
+    clipped = clip_to_image(torch, boxes, limits)
     inside = torch.nonzero(in_own_core(torch, clipped, tile_ids, torch.from_numpy(lo).to(device),
                                        torch.from_numpy(hi).to(device), params.tolerance)).squeeze(1)
     kept = nms_tensors(clipped[inside], scores[inside], class_ids[inside], params.iou)
     return inside[kept]
 
 
-def clip_to_image(torch, boxes, limits):
-    """Boxes clipped to [0, width] x [0, height] (padded tiles can report boxes past the image)."""
-    if float(limits[0]) <= 0 or float(limits[1]) <= 0:
+def clip_to_image(torch, boxes, limits: np.ndarray):
+    """Boxes clipped to [0, width] x [0, height] (padded tiles can report boxes past the image);
+    ``limits`` is ``core_bounds``' (width, height, width, height)."""
+    if limits[0] <= 0 or limits[1] <= 0:
         return boxes
-    return torch.minimum(boxes.clamp(min=0), limits)
+    return torch.minimum(boxes.clamp(min=0), torch.from_numpy(limits).to(boxes.device))
 
 
 def in_own_core(torch, boxes, tile_ids, lo, hi, tolerance: float):
@@ -87,6 +88,5 @@ class DeviceTiles:
             return Detections.empty()
         boxes, scores, class_ids, tile_ids = (torch.cat(part) for part in zip(*self._parts))
         keep = merge_on_device(boxes, scores, class_ids, tile_ids, self.tiles, params)
-        limits = torch.from_numpy(core_bounds(self.tiles)[2]).to(boxes.device)
-        kept = clip_to_image(torch, boxes[keep], limits)
+        kept = clip_to_image(torch, boxes[keep], core_bounds(self.tiles)[2])
         return Detections(kept.cpu().numpy(), scores[keep].cpu().numpy(), class_ids[keep].cpu().numpy())
