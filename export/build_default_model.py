@@ -129,6 +129,12 @@ def tune(model: Path, sets: dict[str, Dataset]):
                   "pooled_val": {k: v for k, v in summarise(both, kept, meta).items() if k != "pr_curves"}}
 
 
+def bccd_frame_tile(meta) -> tuple[int, int]:
+    """The tile a 640x480 BCCD frame becomes at the model's working scale, rounded up to the stride."""
+    factor = meta.pixel_scale["cell_px"] / meta.pixel_scale["training_data"]["groups"]["bccd"]["median_px"]
+    return tuple(int(-(-round(side * factor) // meta.stride) * meta.stride) for side in (640, 480))
+
+
 def bccd_frame_gflops(detector, tile: tuple[int, int]) -> float:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
@@ -184,6 +190,8 @@ def main() -> int:
     parser.add_argument("--checkpoint", type=Path, help="the trained checkpoint (everything is rebuilt from it)")
     parser.add_argument("--tensorrt-target-only", action="store_true",
                         help="re-quantize the shipped --out for the TensorRT target and re-evaluate only that row")
+    parser.add_argument("--cell-px", type=float, default=None,
+                        help="working scale: the red-cell size the runtime brings images to (default: the training's)")
     parser.add_argument("--txl", type=Path, default=ROOT.parent / "shared/data/txl-pbc")
     parser.add_argument("--bccd", type=Path, default=ROOT.parent / "shared/data/bccd")
     parser.add_argument("--out", type=Path, default=ASSETS / "default.onnx")
@@ -201,6 +209,9 @@ def main() -> int:
 
     detector, _ = load_detector(args.checkpoint)
     detector.meta.input_size = DEFAULT_TILE
+    if args.cell_px:   # count at another scale than the training crops were centred on (still inside their range)
+        trained = detector.meta.pixel_scale
+        detector.meta.pixel_scale = {**trained, "cell_px": float(args.cell_px), "training_cell_px": trained["cell_px"]}
     raw = torch2onnx(detector, work / "raw.onnx")
     meta = detector.meta
     meta.tile_cost = tile_cost(raw)
@@ -229,7 +240,7 @@ def main() -> int:
         report["int8_cpu"][name] = evaluate(int8, data)
         print(name, "int8 mAP50", report["int8_cpu"][name]["mAP50"], flush=True)
     tensorrt_target(args.out, args.calib, sets, work, report)
-    bccd_tile = (352, 288)   # a 640x480 BCCD frame at the model's scale, rounded up to the stride
+    bccd_tile = bccd_frame_tile(meta)
     report["latency"] = {"fp32": cpu_latency_ms(args.out, bccd_tile), "int8": cpu_latency_ms(int8, bccd_tile)}
     ours, theirs = relabelled_bccd_val(sets["bccd_val"], args.txl)
     report["relabelled"] = {"frames": len(ours), "new_bccd_labels": evaluate(args.out, ours)["mAP50"],
@@ -237,6 +248,9 @@ def main() -> int:
     if args.reference and args.reference.exists():
         report["relabelled"].update(old_bccd_labels=evaluate(args.reference, ours)["mAP50"],
                                     old_txl_labels=evaluate(args.reference, theirs)["mAP50"])
+    elif args.results.exists():   # the previous default's figures on the same frames, as measured before
+        before = json.loads(args.results.read_text()).get("relabelled", {})
+        report["relabelled"].update({k: v for k, v in before.items() if k.startswith("old_")})
     report["pixel_scale"] = {**meta.pixel_scale, "gflops_bccd_frame": bccd_frame_gflops(detector, bccd_tile)}
     report["machine_line"] = machine_line(describe_machine())
     report["calibration"] = calib.summary()

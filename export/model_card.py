@@ -53,6 +53,11 @@ def card(report: dict) -> str:
     drop_qdq = {k: (qdq[k]["mAP50"] - fp32[k]["mAP50"]) * 100 for k in ("bccd_val", "txl_pbc_val")}
     latency = report["latency"]
     quant = report.get("quantization", {})
+    doubles = sum(white[k]["with_more_than_one_box"] for k in white)
+    checked = (f"\n  What the second boxes of the {doubles} white cells with two are (looked at by eye for the build of"
+               f"\n  2026-11-30: unlabelled platelets, not lobes): `benchmarks/results/onebox/README.md`." if doubles else "")
+    working_note = (f", centred on {scale['training_cell_px']:g} px; the working scale was chosen on both val splits, "
+                    f"`benchmarks/working_scale.py`" if "training_cell_px" in scale else "")
     held = all(abs(v) <= 0.5 for v in drop_qdq.values())
     qdq_verdict = ("Its loss is within the 0.5-point goal on both val splits." if held else
                    "Its loss is over the 0.5-point goal.")
@@ -65,7 +70,7 @@ and `default.int8.onnx` (`--model default-int8`, INT8 for CPUs, {report['sizes_m
 | | |
 |---|---|
 | architecture | FCOS-Lite: anchor-free head on P3-P5, 64-channel depthwise-separable towers with BatchNorm, on EfficientNet-Lite0 (ImageNet weights); {scale.get('gflops_bccd_frame', '1.6')} GFLOPs per BCCD 640x480 frame at its working scale (the previous default: 21.7) |
-| working scale | red cells of {scale.get('cell_px', 56)} px (trained on {scale.get('range_px', [36.4, 86.8])[0]}-{scale.get('range_px', [36.4, 86.8])[1]} px); the runtime resamples each image to it, from `--cell-size`, `--um-per-px` or an estimate from the image (default) |
+| working scale | red cells of {scale.get('cell_px', 56)} px (trained on {scale.get('range_px', [36.4, 86.8])[0]}-{scale.get('range_px', [36.4, 86.8])[1]} px{working_note}); the runtime resamples each image to it, from `--cell-size`, `--um-per-px` or an estimate from the image (default) |
 | input | any size that is a multiple of 32 (dynamic ONNX graph); the runtime tiles large images with tile sizes from a cost model measured on the build machine |
 | training data | TXL-PBC train (four sources: BCCD, BCD, PBC, Raabin-WBC frames, re-annotated) + BCCD train, 1,009 images after removing near-copies of either validation split; classes mapped by name, sampling balanced over 5 source groups |
 | recipe | `export/train_default.py` (68 epochs, 5.5 min on one H200; see `benchmarks/results/training_runs.md`) |
@@ -97,7 +102,7 @@ Per source group (FP32):
   one box; TXL-PBC val {white['txl_pbc_val']['with_more_than_one_box']} of {white['txl_pbc_val']['white_cells']} (boxes per cell: {white['txl_pbc_val']['boxes_histogram']}). A white cell's
   boxes are the white-cell boxes overlapping it and the platelet boxes inside both its label and its detected box
   that no label names a platelet: platelets lie on and beside white cells ({white['txl_pbc_val'].get('labelled_platelets_on_white_cells', 0)} labelled ones on TXL-PBC val
-  white cells), and a loosely drawn label box can take in a platelet beside the cell (`bcedge.evaluate.onebox`).
+  white cells), and a loosely drawn label box can take in a platelet beside the cell (`bcedge.evaluate.onebox`).{checked}
 - **Cells cut by the image edge** are detected and counted (training crops keep boxes with at least 35% of their
   area inside); a partial cell counts as one cell. The image edge is not a tile seam: nothing is dropped there.
 - The operating thresholds were tuned on the same val splits these numbers come from, which flatters the
