@@ -56,6 +56,7 @@ def card(report: dict) -> str:
     doubles = sum(white[k]["with_more_than_one_box"] for k in white)
     checked = (f"\n  What the second boxes of the {doubles} white cells with two are (looked at by eye for the build of"
                f"\n  2026-11-30: unlabelled platelets, not lobes): `benchmarks/results/onebox/README.md`." if doubles else "")
+    cell_option = f" --cell-px {scale['cell_px']:g}" if "training_cell_px" in scale else ""
     working_note = (f", centred on {scale['training_cell_px']:g} px; the working scale was chosen on both val splits, "
                     f"`benchmarks/working_scale.py`" if "training_cell_px" in scale else "")
     held = all(abs(v) <= 0.5 for v in drop_qdq.values())
@@ -122,7 +123,7 @@ Q/DQ INT8, weights per channel, the heads' last convolutions and the box decodin
 {qdq_verdict} No TensorRT engine was built here: these figures are ONNX Runtime running the
 Q/DQ graph. What was tried is in `benchmarks/results/int8_tensorrt_target_trials.md`.
 
-Reproduce: `python export/build_default_model.py --checkpoint export/checkpoints/fcos_lite_efficientnet_lite0_default/checkpoint.pt`
+Reproduce: `python export/build_default_model.py --checkpoint export/checkpoints/fcos_lite_efficientnet_lite0_default/checkpoint.pt{cell_option}`
 (then `python export/model_card.py`).
 """
 
