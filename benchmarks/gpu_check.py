@@ -166,7 +166,8 @@ def torchvision_core_merge(torch, boxes, scores, classes, tile_ids, tiles, iou: 
     """For comparison: the core rule on the device, then torchvision's batched NMS (O(n^2) mask, host sweep)."""
     from torchvision.ops import batched_nms
 
-    from bcedge.runtime.device_merge import clip_to_image, core_bounds, in_own_core
+    from bcedge.runtime.device_merge import clip_to_image, in_own_core
+    from bcedge.runtime.merge import core_bounds
 
     lo, hi, limits = core_bounds(tiles)
     boxes = clip_to_image(torch, boxes, limits)
@@ -225,7 +226,7 @@ def check_merge(entry: dict, cells: int, dry: bool, deadline: float, timing: dic
 
 def _same_boxes(raw, kept: np.ndarray, reference, grid) -> bool:
     """Whether the device merge kept exactly the host merge's boxes (clipped to the image, as it does)."""
-    from bcedge.runtime.device_merge import core_bounds
+    from bcedge.runtime.merge import core_bounds
 
     def rows(xyxy, classes):
         table = np.concatenate([xyxy, classes[:, None].astype(np.float32)], 1)

@@ -14,20 +14,9 @@ from typing import Sequence
 import numpy as np
 
 from bcedge.detections import Detections
-from bcedge.runtime.merge import MergeParams
+from bcedge.runtime.merge import MergeParams, core_bounds
 from bcedge.runtime.nms.torch_grid import nms_tensors
 from bcedge.runtime.tiling import Tile
-
-
-def core_bounds(tiles: Sequence[Tile]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per tile, the core's low and high corners (float64; open, +-inf, on the image border) and the
-    image size (width, height, width, height) as float32 clip limits."""
-    cores = np.array([t.core for t in tiles], dtype=np.float64).reshape(-1, 4)
-    size = np.array([(t.image_w, t.image_h) for t in tiles], dtype=np.float64).reshape(-1, 2)
-    lo = np.where(cores[:, :2] <= 0, -np.inf, cores[:, :2])
-    hi = np.where(cores[:, 2:] >= size, np.inf, cores[:, 2:])
-    width, height = size[:, 0].max(initial=0), size[:, 1].max(initial=0)
-    return lo, hi, np.array([width, height, width, height], np.float32)
 
 
 def merge_on_device(boxes, scores, class_ids, tile_ids, tiles: Sequence[Tile], params: MergeParams | None = None):
@@ -51,7 +40,7 @@ def merge_on_device(boxes, scores, class_ids, tile_ids, tiles: Sequence[Tile], p
 
 def clip_to_image(torch, boxes, limits: np.ndarray):
     """Boxes clipped to [0, width] x [0, height] (padded tiles can report boxes past the image);
-    ``limits`` is ``core_bounds``' (width, height, width, height)."""
+    ``limits`` is ``merge.core_bounds``' (width, height, width, height)."""
     if limits[0] <= 0 or limits[1] <= 0:
         return boxes
     return torch.minimum(boxes.clamp(min=0), torch.from_numpy(limits).to(boxes.device))
@@ -83,9 +72,9 @@ class DeviceTiles:
 
     def merge(self, params: MergeParams | None = None) -> Detections:
         """The merged detections, brought to the host: the only copy off the device."""
-        torch = sys.modules.get("torch")
-        if not self._parts or torch is None:
+        if not self._parts:
             return Detections.empty()
+        torch = sys.modules["torch"]
         boxes, scores, class_ids, tile_ids = (torch.cat(part) for part in zip(*self._parts))
         keep = merge_on_device(boxes, scores, class_ids, tile_ids, self.tiles, params)
         kept = clip_to_image(torch, boxes[keep], core_bounds(self.tiles)[2])

@@ -101,17 +101,24 @@ def merge_detections(dets: Detections, tile_ids: np.ndarray, tiles: Sequence[Til
     return MERGE_STRATEGIES[params.strategy](MergeInput(dets, tile_ids, tiles), params)
 
 
+def core_bounds(tiles: Sequence[Tile]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per tile, the core's low and high corners (float64; open, +-inf, on the image border), and the
+    image size (width, height, width, height) as float32 clip limits. The host and device merges share it."""
+    cores = np.array([t.core for t in tiles], dtype=np.float64).reshape(-1, 4)
+    size = np.array([(t.image_w, t.image_h) for t in tiles], dtype=np.float64).reshape(-1, 2)
+    lo = np.where(cores[:, :2] <= 0, -np.inf, cores[:, :2])
+    hi = np.where(cores[:, 2:] >= size, np.inf, cores[:, 2:])
+    width, height = size[:, 0].max(initial=0), size[:, 1].max(initial=0)
+    return lo, hi, np.array([width, height, width, height], np.float32)
+
+
 def in_own_core(inp: MergeInput, tolerance: float = 0.0) -> np.ndarray:
     """Mask of detections whose centre lies in the core of the tile they came from.
 
     Core sides on the image border are open, so centres on (or beyond) the border still count;
     inner sides are widened by ``tolerance`` px, at most a quarter of each box's smaller side.
     """
-    tiles = inp.tiles
-    cores = np.array([t.core for t in tiles], dtype=np.float64).reshape(-1, 4)
-    size = np.array([(t.image_w, t.image_h) for t in tiles], dtype=np.float64).reshape(-1, 2)
-    lo = np.where(cores[:, :2] <= 0, -np.inf, cores[:, :2])
-    hi = np.where(cores[:, 2:] >= size, np.inf, cores[:, 2:])
+    lo, hi, _ = core_bounds(inp.tiles)
     centres = inp.dets.centers().astype(np.float64)
     sides = (inp.dets.xyxy[:, 2:] - inp.dets.xyxy[:, :2]).astype(np.float64)
     tol = np.minimum(float(tolerance), np.clip(sides.min(axis=1), 0, None) / 4)[:, None]
@@ -121,11 +128,9 @@ def in_own_core(inp: MergeInput, tolerance: float = 0.0) -> np.ndarray:
 
 def _clip_to_image(dets: Detections, tiles: Sequence[Tile]) -> Detections:
     """Clip boxes to the image: padded tiles (image smaller than a tile) can report boxes past it."""
-    width = max(t.image_w for t in tiles)
-    height = max(t.image_h for t in tiles)
-    if width <= 0 or height <= 0:
+    limits = core_bounds(tiles)[2]
+    if limits[0] <= 0 or limits[1] <= 0:
         return dets
-    limits = np.array([width, height, width, height], dtype=np.float32)
     return Detections(np.clip(dets.xyxy, 0, limits), dets.scores, dets.class_ids)
 
 
