@@ -52,6 +52,9 @@ def main() -> int:
     sets = val_sets(args.txl, args.bccd)
     machine = describe_machine()
     meta = read_meta(args.model)
+    if not (meta.pixel_scale or {}).get("cell_px"):
+        raise SystemExit(f"{args.model}: no working scale (pixel_scale.cell_px) in its metadata; this sweep is for "
+                         "scale-aware models such as the bundled default")
     results = {"model": str(args.model.relative_to(ROOT)) if args.model.is_relative_to(ROOT) else str(args.model),
                "shipped_cell_px": meta.pixel_scale["cell_px"], "thresholds": meta.score_thresholds,
                "machine": machine, "rows": {}}
