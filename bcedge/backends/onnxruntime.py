@@ -22,7 +22,6 @@ import numpy as np
 from bcedge.artifact import INPUT_NAME, OUTPUT_NAMES, ModelMeta, read_onnx_meta
 from bcedge.backends.base import (Backend, BackendUnavailable, Package, device_head, gpu_reason, missing_package,
                                   register_backend)
-from bcedge.runtime.tilesize import MAX_SIDE
 
 # device name -> execution providers to ask for, best first
 PROVIDERS = {
@@ -94,7 +93,8 @@ def tensorrt_provider_options(file_precision: str, precision: str | None, cache:
 
 
 PROFILE_BATCH = (1, 4, 8)      # MIN, OPT, MAX batch of the TensorRT provider's engine (the counter batches 4)
-PROFILE_MAX_SIDE = MAX_SIDE    # the counter's largest automatic tile
+PROFILE_MAX_SIDE = 1024        # the counter's largest automatic tile (runtime.tilesize.MAX_SIDE; backends may not
+                               # import the runtime, and Counter.load passes its own max_tile)
 
 
 def tensorrt_profile(meta: ModelMeta, input_name: str, max_batch: int = PROFILE_BATCH[2],

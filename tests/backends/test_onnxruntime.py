@@ -115,3 +115,9 @@ def test_models_of_any_tile_size_run_without_memory_patterns():
 
     backend = load_backend(resolve_model("default"), device="cpu")
     assert backend.meta.dynamic_input and not backend.session.get_session_options().enable_mem_pattern
+
+
+def test_the_tensorrt_profile_spans_the_counters_largest_tile():
+    from bcedge.runtime.tilesize import MAX_SIDE   # backends may not import the runtime: the constant is kept twice
+
+    assert ort_backend.PROFILE_MAX_SIDE == MAX_SIDE
