@@ -7,8 +7,11 @@ Per source group of BCCD val and TXL-PBC val:
   passes that were kept, for a fresh ``Counter`` per image (no prior: the worst case) and for one
   ``Counter`` per group (a rig's stream or folder, where the last image's scale is the next one's guess);
 - accuracy: the estimated red-cell diameter against the median of the image's labelled whole red cells;
-- invariance: BCCD val resampled so its red cells are at the model's working scale, counted with the
-  auto estimate and with ``--cell-size`` at that scale: the largest per-image count change.
+- invariance: each val split resampled so its red cells (by the labels) are at the model's working scale,
+  counted with the auto estimate and with ``--cell-size`` at that scale: the largest per-image count change,
+  the image it happened on, and the change of each class's total;
+- ``--reuse-tolerances 0.10 0.15``: the same cost per group, and both val splits' accuracy through the runtime,
+  for each tolerance within which a first pass is kept (``bcedge.runtime.scale.REUSE_TOLERANCE``).
 Writes benchmarks/results/scale_estimate_<machine>.json and .md.
 """
 from __future__ import annotations
@@ -16,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 import cv2
@@ -29,6 +31,8 @@ from bcedge.bench.machine import describe_machine, machine_line, machine_slug  #
 from bcedge.catalogue import resolve_model  # noqa: E402
 from bcedge.data.cellsize import image_cell_sizes  # noqa: E402
 from bcedge.data.multisource import SourceSpec, load_sources  # noqa: E402
+from bcedge.evaluate.runtime_eval import evaluate_runtime  # noqa: E402
+from bcedge.runtime import scale as scaling  # noqa: E402
 from bcedge.runtime.counter import Counter  # noqa: E402
 from bcedge.runtime.scale import model_cell_px  # noqa: E402
 
@@ -56,12 +60,13 @@ def run_group(model: Path, records, sizes) -> dict:
             "cell_px_error_p90": round(float(np.percentile(errors, 90)), 3) if errors else None}
 
 
-def invariance(model: Path, data, sizes, work: Path) -> dict:
-    """Counts at the model's own scale: auto estimate against the exact scale given."""
+def invariance(model: Path, data, sizes) -> dict:
+    """Counts at the model's own scale (by the labels): auto estimate against the exact scale given."""
     counter_auto = Counter.load(model, device="cpu")
     target = model_cell_px(counter_auto.meta)
     counter_exact = Counter.load(model, device="cpu", cell_size=target)
-    changes, unscaled = [], 0
+    changes, unscaled, worst = [], 0, None
+    totals = {name: [0, 0] for name in CLASSES}
     for record, cell in zip(data.images, sizes):
         image = cv2.imread(str(record.image_path))
         factor = target / cell
@@ -70,9 +75,78 @@ def invariance(model: Path, data, sizes, work: Path) -> dict:
         auto, exact = counter_auto.count(rgb), counter_exact.count(rgb)
         unscaled += auto.scale.factor == 1.0
         for name in CLASSES:
-            changes.append(abs(auto.counts[name] - exact.counts[name]) / max(exact.counts[name], 1))
+            change = abs(auto.counts[name] - exact.counts[name]) / max(exact.counts[name], 1)
+            changes.append(change)
+            totals[name][0] += abs(auto.counts[name] - exact.counts[name])
+            totals[name][1] += exact.counts[name]
+            if change and (worst is None or change > worst["change"]):
+                worst = {"image": record.image_path.name, "class": name, "change": round(change, 4),
+                         "counts": [exact.counts[name], auto.counts[name]], "factor": round(auto.scale.factor, 3),
+                         "estimated_px": round(auto.scale.cell_px or 0, 1), "label_px": round(float(target), 1)}
     return {"images": len(data), "counted_unresampled": int(unscaled), "max_count_change": round(float(max(changes)), 4),
-            "mean_count_change": round(float(np.mean(changes)), 4)}
+            "mean_count_change": round(float(np.mean(changes)), 4), "worst": worst,
+            "total_change": {n: round(d / max(t, 1), 4) for n, (d, t) in totals.items()}}
+
+
+def tolerance_sweep(model: Path, data, sizes, tolerances: list[float], txl: Path, bccd: Path) -> dict:
+    """Rig cost per group and accuracy on both val splits, for each first-pass tolerance."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    sys.path.insert(0, str(ROOT / "export"))
+    from build_default_model import val_sets
+    from working_scale import row
+
+    sets, shipped, out = val_sets(txl, bccd), scaling.REUSE_TOLERANCE, {}
+    try:
+        for tolerance in tolerances:
+            scaling.REUSE_TOLERANCE = tolerance
+            groups = {g: run_group(model, *group_of(data, sizes, g))["estimate_share_stream"] for g in group_names(data)}
+            accuracy = {name: row(evaluate_runtime(model, split, device="cpu")[0]) for name, split in sets.items()}
+            out[f"{tolerance:g}"] = {"rig_cost": groups, "accuracy": accuracy}
+            print("reuse tolerance", tolerance, out[f"{tolerance:g}"], flush=True)
+    finally:
+        scaling.REUSE_TOLERANCE = shipped
+    return out
+
+
+def group_names(data) -> list[str]:
+    return sorted({r.group for r in data.images})
+
+
+def group_of(data, sizes, group: str):
+    index = [i for i, r in enumerate(data.images) if r.group == group]
+    return [data.images[i] for i in index], sizes[index]
+
+
+def invariance_rows(same: dict) -> str:
+    return "\n".join(f"| {split} | {v['images']} | {v['counted_unresampled']} | {v['max_count_change']:.1%} | "
+                     f"{v['mean_count_change']:.2%} | " + ", ".join(f"{n} {c:.2%}" for n, c in v["total_change"].items()) + " |"
+                     for split, v in same.items())
+
+
+def worst_lines(same: dict) -> str:
+    lines = []
+    for split, v in same.items():
+        w = v["worst"]
+        if w:
+            lines.append(f"- {split}, largest change: `{w['image']}`, {w['class']} {w['counts'][0]} -> {w['counts'][1]}; the "
+                         f"detector measured its red cells at {w['estimated_px']:g} px where the labels say {w['label_px']:g}, "
+                         f"so it was counted at factor {w['factor']:g}.")
+    return "\n".join(lines)
+
+
+def sweep_table(sweep: dict) -> str:
+    if not sweep:
+        return ""
+    groups = list(next(iter(sweep.values()))["rig_cost"])
+    lines = ["## First-pass tolerance", "",
+             "| tolerance | " + " | ".join(f"rig cost {g}" for g in groups) +
+             " | TXL-PBC mAP50 | TXL-PBC RBC count MAE | BCCD mAP50 | BCCD RBC recall |",
+             "|---:|" + "---:|" * (len(groups) + 4)]
+    for tolerance, v in sweep.items():
+        t, b = v["accuracy"]["txl_pbc_val"], v["accuracy"]["bccd_val"]
+        lines.append(f"| {float(tolerance):.0%} | " + " | ".join(f"{v['rig_cost'][g]:.0%}" for g in groups) +
+                     f" | {t['mAP50']:.4f} | {t['rbc_count_mae']:.3f} | {b['mAP50']:.4f} | {b['rbc_recall']:.4f} |")
+    return "\n".join(lines) + "\n"
 
 
 def main() -> int:
@@ -81,21 +155,25 @@ def main() -> int:
     parser.add_argument("--txl", type=Path, default=ROOT.parent / "shared/data/txl-pbc")
     parser.add_argument("--bccd", type=Path, default=ROOT.parent / "shared/data/bccd")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--reuse-tolerances", type=float, nargs="*", default=[],
+                        help="also sweep the first-pass tolerance over these values (cost and accuracy)")
     args = parser.parse_args()
     model = resolve_model(args.model)
     data = load_sources([SourceSpec(args.bccd, "val", group_by="size"), SourceSpec(args.txl, "val", group_by="size")], CLASSES)
     sizes = image_cell_sizes(data)
     groups = {}
-    for group in sorted({r.group for r in data.images}):
-        index = [i for i, r in enumerate(data.images) if r.group == group]
-        groups[group] = run_group(model, [data.images[i] for i in index], sizes[index])
+    for group in group_names(data):
+        groups[group] = run_group(model, *group_of(data, sizes, group))
         print(group, groups[group], flush=True)
-    bccd = [i for i, r in enumerate(data.images) if r.group.startswith(args.bccd.resolve().name)]
-    with tempfile.TemporaryDirectory() as work:
-        same = invariance(model, data.subset(bccd), sizes[bccd], Path(work))
-    print("at the model's scale:", same, flush=True)
+    same = {}
+    for split, folder in (("BCCD val", args.bccd), ("TXL-PBC val", args.txl)):
+        index = [i for i, r in enumerate(data.images) if r.group.startswith(folder.resolve().name + "/")]
+        same[split] = invariance(model, data.subset(index), sizes[index])
+        print("at the model's scale,", split, same[split], flush=True)
+    sweep = tolerance_sweep(model, data, sizes, args.reuse_tolerances, args.txl, args.bccd) if args.reuse_tolerances else {}
     machine = describe_machine()
-    report = {"model": str(model), "groups": groups, "at_model_scale": same, "machine": machine}
+    report = {"model": str(model), "reuse_tolerance": scaling.REUSE_TOLERANCE, "snap": scaling.SNAP, "groups": groups,
+              "at_model_scale": same, "reuse_tolerance_sweep": sweep, "machine": machine}
     slug = machine_slug(machine)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"scale_estimate_{slug}.json").write_text(json.dumps(report, indent=1, default=str))
@@ -104,16 +182,26 @@ def main() -> int:
                      f"{(v['cell_px_error_p90'] or 0) * 100:.1f}% |" for g, v in groups.items())
     (args.out / f"scale_estimate_{slug}.md").write_text(f"""# Auto scale estimate ({machine_line(machine)})
 
-Model `{model.name}`. Cost: time of discarded first passes over time of kept counting passes (target < 15%).
+Model `{model.name}`; first pass kept within {scaling.REUSE_TOLERANCE:.0%} of the estimate, no resampling within
+{scaling.SNAP:.0%} of the working scale. Cost: time of discarded first passes over time of kept counting passes (target < 15%).
 
 | group | images | cost, fresh counter per image | cost, one counter per group (a rig) | second pass, fresh | cell size error, median | p90 |
 |---|---:|---:|---:|---:|---:|---:|
 {rows}
 
-At the model's own scale (BCCD val resampled to {model_cell_px(Counter.load(model, device='cpu').meta)} px red cells), auto
-against the exact scale: {same['counted_unresampled']} of {same['images']} images counted without resampling; largest per-image,
-per-class count change {same['max_count_change'] * 100:.1f}% (mean {same['mean_count_change'] * 100:.2f}%; target <= 1%).
-""")
+## At the model's own scale
+
+Each val split resampled so that its red cells, by the median of the labelled whole red cells, are
+{model_cell_px(Counter.load(model, device='cpu').meta):g} px; counted with the auto estimate and with the exact scale given.
+Target: no count changed by more than 1%.
+
+| split | images | counted without resampling | largest per-image, per-class change | mean | change of each class's total |
+|---|---:|---:|---:|---:|---|
+{invariance_rows(same)}
+
+{worst_lines(same)}
+
+{sweep_table(sweep)}""")
     print(f"wrote {args.out / f'scale_estimate_{slug}.md'}")
     return 0
 

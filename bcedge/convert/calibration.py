@@ -146,6 +146,7 @@ def build_scaled_calibration_set(data: Dataset, out: str | Path, cell_px: float,
     import cv2
 
     from bcedge.data.cellsize import image_cell_sizes
+    from bcedge.imageops import resample_interpolation
 
     sizes = image_cell_sizes(data)
     scaled = []
@@ -161,8 +162,7 @@ def build_scaled_calibration_set(data: Dataset, out: str | Path, cell_px: float,
     def load(index: int) -> np.ndarray:
         image = read_image(resized.images[index].image_path)
         record = resized.images[index]
-        interpolation = cv2.INTER_AREA if factors[index] < 1 else cv2.INTER_LINEAR
-        return cv2.resize(image, (record.width, record.height), interpolation=interpolation)
+        return cv2.resize(image, (record.width, record.height), interpolation=resample_interpolation(factors[index]))
 
     return build_calibration_set(resized, out, TileSpec(tuple(size), 0, pad_value), count, seed, loader=load,
                                  extra={"resampled_to_cell_px": cell_px})

@@ -109,7 +109,7 @@ class Counter:
         self._device_decode = bool(getattr(backend, "decodes_on_device", False)) and device_decode
         # a backend that converts uint8 tiles on its device (torch) gets them as they are
         self._uint8_tiles = self._device_decode or bool(getattr(backend, "takes_uint8_tiles", False))
-        self._recent_factors: deque[float] = deque(maxlen=5)   # the last auto scales: their median is the next guess
+        self._recent_factors: deque[float] = deque(maxlen=5)   # the last measured scales: their median is the next guess
         self._lock = threading.Lock()
         self._tile_hooks: list[TileHook] = []
 
@@ -221,7 +221,7 @@ class Counter:
 
     @property
     def scale_history(self) -> tuple[float, ...]:
-        """The last automatic scales, oldest first: their median is the next image's first guess."""
+        """The last measured scales (unsnapped factors), oldest first: their median is the next image's first guess."""
         return tuple(float(v) for v in self._recent_factors)
 
     @scale_history.setter
@@ -277,35 +277,37 @@ class Counter:
         """First pass at a guess, then the estimate; a second pass only where the guess was off."""
         target = scaling.model_cell_px(self.meta)
         typical = scaling.training_median_px(self.meta)
-        usual = scaling.clamp(scaling.snap(target / typical) if typical else 1.0)   # like the training images
+        usual = scaling.clamp(target / typical if typical else 1.0)   # like the training images
         guess = float(np.median(self._recent_factors)) if self._recent_factors else usual
-        side = int(scaling.PROBE_SIDE / guess)
+        first_factor = scaling.snap(guess)
+        side = int(scaling.PROBE_SIDE / first_factor)
         whole = src.width <= side and src.height <= side
         region = src if whole else CropSource(src, *central_window(src.width, src.height, side))
-        first = self._at_scale(region, scaling.Scale(guess, "auto"))
-        factor, cells = scaling.estimate_from(first.detections, self.meta.class_names, (region.width, region.height), target)
-        if factor is None:   # too few cells to measure: the scale of this counter's last images, else the training's
-            fallback, cell_px, where = ((guess, target / guess, "the scale of the last images counted") if self._recent_factors
-                                        else (usual, typical, "the training images' typical scale"))
-            chosen = scaling.Scale(fallback, "fallback", cell_px=cell_px, cells=cells,
+        first = self._at_scale(region, scaling.Scale(first_factor, "auto"))
+        measured, cells = scaling.estimate_from(first.detections, self.meta.class_names, (region.width, region.height), target)
+        if measured is None:   # too few cells to measure: the scale of this counter's last images, else the training's
+            where = "the scale of the last images counted" if self._recent_factors else "the training images' typical scale"
+            chosen = scaling.Scale(first_factor, "fallback", cell_px=target / guess, cells=cells,
                                    note=f"{cells} whole red cells found (at least {scaling.MIN_CELLS} needed): "
                                         f"counted at {where}")
-            factor = fallback if whole and scaling.close_enough(fallback, guess) else None
+            keep = whole
         else:
-            chosen = scaling.Scale(factor, "auto", cell_px=target / factor, cells=cells)
-        if whole and factor is not None and scaling.close_enough(factor, guess):
-            chosen.factor, result = guess, first
+            chosen = scaling.Scale(scaling.snap(measured), "auto", cell_px=target / measured, cells=cells)
+            keep = whole and (chosen.factor == first_factor or scaling.close_enough(measured, first_factor))
+        if keep:
+            chosen.factor, result = first_factor, first
         else:
             result = self._at_scale(src, chosen)
             chosen.passes = 2
             refined, cells = scaling.estimate_from(result.detections, self.meta.class_names, (src.width, src.height), target)
             if chosen.method == "auto" and refined is not None and not scaling.close_enough(refined, chosen.factor):
-                chosen = scaling.Scale(refined, "auto", cell_px=target / refined, cells=cells, passes=3)
+                measured = refined
+                chosen = scaling.Scale(scaling.snap(refined), "auto", cell_px=target / refined, cells=cells, passes=3)
                 result = self._at_scale(src, chosen)
         result.scale = chosen
         result.timings["estimate_s"] = first.timings["total_s"] if result is not first else 0.0
-        if chosen.method == "auto":
-            self._recent_factors.append(chosen.factor)
+        if chosen.method == "auto":   # the measurement, not the snapped factor: the next image's guess
+            self._recent_factors.append(measured)
         return result
 
     def _at_scale(self, src: ImageSource, scale: scaling.Scale) -> CountResult:

@@ -11,6 +11,7 @@ import math
 import cv2
 import numpy as np
 
+from bcedge.imageops import resample_interpolation
 from bcedge.runtime.sources import ImageSource
 
 
@@ -30,8 +31,7 @@ class ResampledSource(ImageSource):
         rows = np.ascontiguousarray(self.source.read_rows(top, bottom))
         self.note = self.note or self.source.note
         band_h = max(1, round((bottom - top) / scale_y))
-        interpolation = cv2.INTER_AREA if self.factor < 1 else cv2.INTER_LINEAR
-        band = cv2.resize(rows, (self.width, band_h), interpolation=interpolation)
+        band = cv2.resize(rows, (self.width, band_h), interpolation=resample_interpolation(self.factor))
         start = min(max(0, round(y0 - top / scale_y)), max(0, band_h - (y1 - y0)))
         out = band[start:start + (y1 - y0)]
         if out.shape[0] < y1 - y0:   # rounding at the bottom edge: repeat the last row
