@@ -266,8 +266,8 @@ def estimate(report: dict) -> str:
               "the run.", "",
               f"## One slide of {SLIDE[0]:,} x {SLIDE[1]:,} ({slide_mpx / 1000:.0f} Gpx)", "",
               f"At scale {scale:.3f} it is {slide_model_mpx:,.0f} model Mpx per full pass; the automatic scale "
-              "adds a probe window and usually a second full pass only when the first was off by more than 10% "
-              "(with `--cell-size`: one pass). The grid is split into bands of at most 256 tiles, about four per "
+              "adds a probe window (a central crop counted at the guess) before the full pass at the measured scale "
+              "(with `--cell-size`: the full pass alone). The grid is split into bands of at most 256 tiles, about four per "
               "worker, each worker reading only its strips of the BigTIFF from shared storage.", "",
               "| machines N | one pass | slide read MB/s per pass (RGB, uncompressed) | results to the driver |",
               "|---:|---:|---:|---:|"]
