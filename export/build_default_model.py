@@ -50,6 +50,7 @@ from bcedge.models import load_detector  # noqa: E402
 from bcedge.runtime.containment import suppress_contained  # noqa: E402
 from bcedge.runtime.counter import Counter  # noqa: E402
 from bcedge.runtime.decode import class_thresholds  # noqa: E402
+from bcedge.runtime.scale import REUSE_TOLERANCE  # noqa: E402
 from train_default import CLASSES, training_sources  # noqa: E402
 
 ASSETS = ROOT / "bcedge" / "assets" / "models"
@@ -233,8 +234,9 @@ def main() -> int:
     print("half-size recall", report["half_size_recall"], flush=True)
 
     train = training_sources(args.txl, args.bccd, log=lambda *_: None)
+    # the runtime counts an image anywhere within its first-pass tolerance of the working scale: calibrate on that range
     calib = build_scaled_calibration_set(train, args.calib, meta.pixel_scale["cell_px"], (320, 320), count=400,
-                                         pad_value=meta.pad_value)
+                                         pad_value=meta.pad_value, jitter=REUSE_TOLERANCE)
     int8 = quantize(args.out, args.calib, args.out.with_suffix(".int8.onnx"), QuantOptions(target="cpu"))
     for name, data in sets.items():
         report["int8_cpu"][name] = evaluate(int8, data)

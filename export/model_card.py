@@ -117,7 +117,7 @@ Per source group (FP32):
 | TXL-PBC val | {fp32['txl_pbc_val']['mAP50']:.3f} | {int8['txl_pbc_val']['mAP50']:.3f} ({drop['txl_pbc_val']:+.1f} pt) | {qdq['txl_pbc_val']['mAP50']:.3f} ({drop_qdq['txl_pbc_val']:+.1f} pt) |
 
 Q/DQ INT8, weights per channel, the heads' last convolutions and the box decoding in FP32, calibrated on
-{report['calibration'].replace(str(ROOT) + '/', '')} (training images resampled to the working scale, never val):
+{report['calibration'].replace(str(ROOT) + '/', '')} (training images resampled to the working scale, each within 15% of it as the runtime counts them, never val):
 {quant.get('cpu', 'percentile')} ranges for the CPU file. The TensorRT-target file (`bcedge quantize --target tensorrt`) takes
 {quant.get('tensorrt', 'minmax')} ranges, keeps biases in FP32 (what TensorRT's parser takes) and the stem convolution too.
 {qdq_verdict} No TensorRT engine was built here: these figures are ONNX Runtime running the

@@ -140,18 +140,26 @@ def _sha256(path: Path) -> str:
 
 
 def build_scaled_calibration_set(data: Dataset, out: str | Path, cell_px: float, size: tuple[int, int],
-                                 count: int = DEFAULT_COUNT, seed: int = 0, pad_value: int = DEFAULT_PAD_VALUE) -> "CalibrationSet":
+                                 count: int = DEFAULT_COUNT, seed: int = 0, pad_value: int = DEFAULT_PAD_VALUE,
+                                 jitter: float = 0.0) -> "CalibrationSet":
     """A set for a model with a pixel scale: each image resampled so its median red cell (from its
-    labels) is ``cell_px``, as the runtime resamples, then cut into tiles of ``size`` (padded)."""
+    labels) is ``cell_px``, as the runtime resamples, then cut into tiles of ``size`` (padded).
+
+    ``jitter``: each image's scale is drawn log-uniformly within that fraction of ``cell_px``. The runtime
+    counts an image anywhere within its scale tolerances of the working scale, and min-max ranges
+    calibrated at exactly one scale miss what the others give."""
     import cv2
 
     from bcedge.data.cellsize import image_cell_sizes
     from bcedge.imageops import resample_interpolation
 
     sizes = image_cell_sizes(data)
+    rng = np.random.default_rng(seed)
     scaled = []
     for record, cell in zip(data.images, sizes):
         factor = cell_px / cell if np.isfinite(cell) else 1.0
+        if jitter:
+            factor *= float(np.exp(rng.uniform(-np.log1p(jitter), np.log1p(jitter))))
         width, height = max(1, round(record.width * factor)), max(1, round(record.height * factor))
         boxes = record.boxes * np.float32(factor)
         scaled.append((record, factor, width, height, boxes))
@@ -165,7 +173,7 @@ def build_scaled_calibration_set(data: Dataset, out: str | Path, cell_px: float,
         return cv2.resize(image, (record.width, record.height), interpolation=resample_interpolation(factors[index]))
 
     return build_calibration_set(resized, out, TileSpec(tuple(size), 0, pad_value), count, seed, loader=load,
-                                 extra={"resampled_to_cell_px": cell_px})
+                                 extra={"resampled_to_cell_px": cell_px, "scale_jitter": jitter})
 
 
 def build_calibration_set(data: Dataset, out: str | Path, tiles: TileSpec | ModelMeta, count: int = DEFAULT_COUNT,

@@ -98,3 +98,16 @@ def test_errors_name_the_problem(tmp_path, calib_dir):
         CalibrationSet.load(tampered)
     with pytest.raises(CalibrationError, match="count must be positive"):
         build_calibration_set(load_dataset(write_tiny_voc(tmp_path / "voc2", images=1)), tmp_path / "x", TileSpec(SIZE), count=0)
+
+
+def test_a_scaled_set_can_cover_the_runtimes_scale_tolerance(tiny_voc, tmp_path):
+    from bcedge.convert.calibration import build_scaled_calibration_set
+
+    data = load_dataset(tiny_voc)
+    exact = build_scaled_calibration_set(data, tmp_path / "exact", cell_px=20, size=SIZE, count=8)
+    spread = build_scaled_calibration_set(data, tmp_path / "spread", cell_px=20, size=SIZE, count=8, jitter=0.15)
+    again = build_scaled_calibration_set(data, tmp_path / "again", cell_px=20, size=SIZE, count=8, jitter=0.15)
+    assert exact.manifest["scale_jitter"] == 0 and spread.manifest["scale_jitter"] == 0.15
+    assert exact.manifest["resampled_to_cell_px"] == spread.manifest["resampled_to_cell_px"] == 20
+    assert not np.array_equal(exact.tiles, spread.tiles)          # other scales, other pixels
+    assert np.array_equal(spread.tiles, again.tiles)              # drawn from the seed: reproducible
