@@ -256,6 +256,7 @@ def main() -> int:
     report["pixel_scale"] = {**meta.pixel_scale, "gflops_bccd_frame": bccd_frame_gflops(detector, bccd_tile)}
     report["machine_line"] = machine_line(describe_machine())
     report["calibration"] = calib.summary()
+    report["calibration_scale_jitter"] = calib.manifest["scale_jitter"]
     report.setdefault("quantization", {})["cpu"] = read_meta(int8).recipe["convert"][-1]["method"]
     report["machine"] = describe_machine()
     report["sizes_mb"] = {"fp32": round(args.out.stat().st_size / 2**20, 2), "int8": round(int8.stat().st_size / 2**20, 2)}

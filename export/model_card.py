@@ -59,6 +59,8 @@ def card(report: dict) -> str:
     cell_option = f" --cell-px {scale['cell_px']:g}" if "training_cell_px" in scale else ""
     working_note = (f", centred on {scale['training_cell_px']:g} px; the working scale was chosen on both val splits, "
                     f"`benchmarks/working_scale.py`" if "training_cell_px" in scale else "")
+    jitter = report.get("calibration_scale_jitter") or 0
+    calib_scale = f"each within {jitter:.0%} of it as the runtime counts them" if jitter else "exactly"
     held = all(abs(v) <= 0.5 for v in drop_qdq.values())
     qdq_verdict = ("Its loss is within the 0.5-point goal on both val splits." if held else
                    "Its loss is over the 0.5-point goal.")
@@ -117,7 +119,7 @@ Per source group (FP32):
 | TXL-PBC val | {fp32['txl_pbc_val']['mAP50']:.3f} | {int8['txl_pbc_val']['mAP50']:.3f} ({drop['txl_pbc_val']:+.1f} pt) | {qdq['txl_pbc_val']['mAP50']:.3f} ({drop_qdq['txl_pbc_val']:+.1f} pt) |
 
 Q/DQ INT8, weights per channel, the heads' last convolutions and the box decoding in FP32, calibrated on
-{report['calibration'].replace(str(ROOT) + '/', '')} (training images resampled to the working scale, each within 15% of it as the runtime counts them, never val):
+{report['calibration'].replace(str(ROOT) + '/', '')} (training images resampled to the working scale, {calib_scale}, never val):
 {quant.get('cpu', 'percentile')} ranges for the CPU file. The TensorRT-target file (`bcedge quantize --target tensorrt`) takes
 {quant.get('tensorrt', 'minmax')} ranges, keeps biases in FP32 (what TensorRT's parser takes) and the stem convolution too.
 {qdq_verdict} No TensorRT engine was built here: these figures are ONNX Runtime running the
