@@ -153,6 +153,8 @@ def build_scaled_calibration_set(data: Dataset, out: str | Path, cell_px: float,
     from bcedge.data.cellsize import image_cell_sizes
     from bcedge.imageops import resample_interpolation
 
+    if not 0 <= jitter < 1:
+        raise CalibrationError(f"scale jitter must be a fraction in [0, 1), got {jitter!r}")
     sizes = image_cell_sizes(data)
     rng = np.random.default_rng(seed)
     scaled = []

@@ -111,3 +111,5 @@ def test_a_scaled_set_can_cover_the_runtimes_scale_tolerance(tiny_voc, tmp_path)
     assert exact.manifest["resampled_to_cell_px"] == spread.manifest["resampled_to_cell_px"] == 20
     assert not np.array_equal(exact.tiles, spread.tiles)          # other scales, other pixels
     assert np.array_equal(spread.tiles, again.tiles)              # drawn from the seed: reproducible
+    with pytest.raises(CalibrationError, match="scale jitter"):
+        build_scaled_calibration_set(data, tmp_path / "bad", cell_px=20, size=SIZE, count=8, jitter=1.5)
