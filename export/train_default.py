@@ -76,6 +76,11 @@ def main(argv=None) -> int:
     ap.add_argument("--qat", action="store_true", help="quantization-aware fine-tune (TensorRT INT8 rounding)")
     ap.add_argument("--ema", type=float, default=0.9995)
     ap.add_argument("--warmup-iters", type=int, default=150)
+    ap.add_argument("--hue", type=float, default=12.0, help="hue jitter, degrees of OpenCV's 0-180 hue (stains)")
+    ap.add_argument("--saturation", type=float, default=0.4, help="relative saturation jitter (stain strength)")
+    ap.add_argument("--channel-gain", type=float, default=0.15, help="per-channel gain jitter (white balance)")
+    ap.add_argument("--blur", type=float, default=0.2, help="probability of a defocus blur")
+    ap.add_argument("--greyscale", type=float, default=0.1, help="probability of a greyscale image")
     ap.add_argument("--min-visible", type=float, default=0.35,
                     help="keep a box cut by the crop when this fraction of it is left inside (TXL-PBC labels edge "
                          "slivers down to about 0.15 of a cell)")
@@ -87,7 +92,9 @@ def main(argv=None) -> int:
     for record in data.images:
         groups[record.group] = groups.get(record.group, 0) + 1
     print(json.dumps({"images": len(data), "groups": groups}), flush=True)
-    augment = AugmentConfig(scale=tuple(args.jitter), target_cell_px=args.cell_px, min_visible=args.min_visible)
+    augment = AugmentConfig(scale=tuple(args.jitter), target_cell_px=args.cell_px, min_visible=args.min_visible,
+                            hue=args.hue, saturation=args.saturation, channel_gain=args.channel_gain,
+                            blur=args.blur, greyscale=args.greyscale)
     cfg = TrainConfig(arch=ARCH, input_size=(args.crop, args.crop), epochs=args.epochs, batch_size=args.batch_size,
                       lr=args.lr, weight_decay=0.05, optimizer="adamw", warmup_iters=args.warmup_iters,
                       workers=args.workers, ema=args.ema, time_budget_s=args.minutes * 60, augment=augment,

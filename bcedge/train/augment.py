@@ -23,7 +23,9 @@ class AugmentConfig:
     saturation: float = 0.25     # relative
     brightness: float = 0.2      # relative
     contrast: float = 0.2        # relative
-    channel_gain: float = 0.06   # per-channel stain imbalance
+    channel_gain: float = 0.06   # per-channel stain imbalance and white balance
+    blur: float = 0.0            # probability of a defocus blur (Gaussian, sigma 0.5-1.5 model px)
+    greyscale: float = 0.0       # probability of a greyscale image (monochrome cameras, faded stains)
     min_visible: float = 0.35    # keep a cropped box when this fraction of its area is still inside
     target_cell_px: float | None = None  # bring each image's median red cell to this size first (multi-scale data)
 
@@ -50,7 +52,10 @@ def _colour(image: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> 
     mean = out.mean()
     out = (out - mean) * (1 + rng.uniform(-cfg.contrast, cfg.contrast)) + mean
     out = out * gain * (1 + rng.uniform(-cfg.brightness, cfg.brightness))
-    return np.clip(out, 0, 255).astype(np.uint8)
+    out = np.clip(out, 0, 255).astype(np.uint8)
+    if rng.random() < cfg.greyscale:
+        out = np.repeat(cv2.cvtColor(out, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+    return out
 
 
 def augment(image: np.ndarray, boxes: np.ndarray, labels: np.ndarray, size: tuple[int, int],
@@ -73,5 +78,7 @@ def augment(image: np.ndarray, boxes: np.ndarray, labels: np.ndarray, size: tupl
                            interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
         boxes = boxes * scale
     image = _colour(np.ascontiguousarray(image), cfg, rng)
+    if rng.random() < cfg.blur:
+        image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.5, 1.5))
     fill = int(np.median(image[::8, ::8]))  # pad with background-ish grey, not black
     return fit_to_size(image, boxes, labels, size, rng, cfg.min_visible, fill)

@@ -38,3 +38,19 @@ def test_fit_to_size_drops_boxes_mostly_outside_the_crop():
     boxes = np.array([[0, 0, 20, 20], [45, 0, 70, 20]], np.float32)  # second is 20% inside a 50-wide crop
     _, kept, labels = fit_to_size(img, boxes, np.array([1, 2]), (50, 50), None, min_visible=0.35)
     assert labels.tolist() == [1]
+
+
+def test_greyscale_and_blur_happen_at_their_probability():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    img[..., 0] = 200                                            # a coloured image
+    boxes = np.array([[8, 8, 40, 40]], np.float32)
+    plain = AugmentConfig(flip=0, rot90=0, scale=(1, 1), hue=0, saturation=0, brightness=0, contrast=0, channel_gain=0)
+    grey = AugmentConfig(**{**plain.__dict__, "greyscale": 1.0})
+    blurred = AugmentConfig(**{**plain.__dict__, "blur": 1.0})
+    same, _, _ = augment(img, boxes, np.array([1]), (64, 64), plain, np.random.default_rng(1))
+    assert not np.array_equal(same[..., 0], same[..., 1])        # without them: still colour, still sharp
+    out, _, _ = augment(img, boxes, np.array([1]), (64, 64), grey, np.random.default_rng(1))
+    assert np.array_equal(out[..., 0], out[..., 1]) and np.array_equal(out[..., 1], out[..., 2])
+    out, _, _ = augment(img, boxes, np.array([1]), (64, 64), blurred, np.random.default_rng(1))
+    assert out[..., 1].astype(float).std() < 0.8 * same[..., 1].astype(float).std()

@@ -1,0 +1,90 @@
+"""The same smears as another lab's microscope would show them: stain, lamp, focus and camera.
+
+A new microscope changes more than the scale. The stain's hue and strength, the lamp's colour (white
+balance), the focus and the camera (greyscale, JPEG, noise) differ from lab to lab. ``SHIFTS`` names one
+plausible change of each kind; ``appearance_shifted`` rewrites a labelled dataset with one of them, and
+``benchmarks/appearance.py`` counts the val splits under each. Only the pixels change, never the boxes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from bcedge.data.annotations import Dataset
+from bcedge.data.rescale import rewritten
+
+Pixels = Callable[[np.ndarray], np.ndarray]      # BGR uint8 -> BGR uint8
+
+
+@dataclass(frozen=True)
+class Shift:
+    what: str          # the lab difference it stands for
+    pixels: Pixels
+
+
+def _hue(degrees: float) -> Pixels:
+    def shift(image: np.ndarray) -> np.ndarray:
+        hsv = cv2.cvtColor(image, cv2.COLOR_BGR2HSV)
+        hsv[..., 0] = ((hsv[..., 0].astype(np.int16) + round(degrees / 2)) % 180).astype(np.uint8)  # OpenCV hue: 0-180
+        return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
+    return shift
+
+
+def _saturation(factor: float) -> Pixels:
+    def shift(image: np.ndarray) -> np.ndarray:
+        hsv = cv2.cvtColor(image, cv2.COLOR_BGR2HSV).astype(np.float32)
+        hsv[..., 1] = np.clip(hsv[..., 1] * factor, 0, 255)
+        return cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2BGR)
+    return shift
+
+
+def _gains(blue: float, green: float, red: float) -> Pixels:
+    gains = np.array([blue, green, red], np.float32)
+    return lambda image: np.clip(image.astype(np.float32) * gains, 0, 255).astype(np.uint8)
+
+
+def _gamma(gamma: float) -> Pixels:
+    table = np.clip((np.arange(256) / 255.0) ** gamma * 255 + 0.5, 0, 255).astype(np.uint8)
+    return lambda image: cv2.LUT(image, table)
+
+
+def _greyscale(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+
+
+def _jpeg(quality: int) -> Pixels:
+    return lambda image: cv2.imdecode(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])[1],
+                                      cv2.IMREAD_COLOR)
+
+
+def _noise(sigma: float) -> Pixels:
+    def shift(image: np.ndarray) -> np.ndarray:
+        grain = np.random.default_rng(0).normal(0, sigma, image.shape)    # the same grain for every run
+        return np.clip(image + grain, 0, 255).astype(np.uint8)
+    return shift
+
+
+SHIFTS: dict[str, Shift] = {
+    "none": Shift("the images as they are", lambda image: image),
+    "hue +30": Shift("a redder stain (hue turned 30 degrees of 360)", _hue(30)),
+    "hue -30": Shift("a bluer stain (hue turned -30 degrees of 360)", _hue(-30)),
+    "pale stain": Shift("a weak or faded stain (saturation halved)", _saturation(0.5)),
+    "warm lamp": Shift("a halogen lamp, no white balance (red x1.15, blue x0.8)", _gains(0.8, 1.0, 1.15)),
+    "cool lamp": Shift("a daylight LED, no white balance (red x0.85, blue x1.15)", _gains(1.15, 1.0, 0.85)),
+    "dim lamp": Shift("a darker exposure (gamma 1.6)", _gamma(1.6)),
+    "defocus": Shift("slightly out of focus (Gaussian blur, sigma 2 px)", lambda image: cv2.GaussianBlur(image, (0, 0), 2.0)),
+    "greyscale": Shift("a monochrome camera", _greyscale),
+    "jpeg 25": Shift("a camera's strong JPEG compression (quality 25)", _jpeg(25)),
+    "sensor noise": Shift("a noisy sensor (Gaussian noise, sigma 10 grey levels)", _noise(10.0)),
+}
+
+
+def appearance_shifted(data: Dataset, shift: str, folder: str | Path) -> Dataset:
+    """``data`` with every image as ``SHIFTS[shift]`` shows it, written to ``folder`` as PNG (lossless)."""
+    if shift not in SHIFTS:
+        raise ValueError(f"unknown appearance shift {shift!r}; known: {', '.join(SHIFTS)}")
+    return rewritten(data, folder, SHIFTS[shift].pixels)

@@ -1,0 +1,48 @@
+"""Another lab's look: each appearance shift keeps sizes and boxes and changes the pixels as it says."""
+import cv2
+import numpy as np
+import pytest
+
+from bcedge.data.annotations import Dataset, ImageAnnotation
+from bcedge.data.appearance import SHIFTS, appearance_shifted
+
+
+@pytest.fixture
+def smear(tmp_path):
+    rng = np.random.default_rng(1)
+    image = np.full((48, 64, 3), (200, 190, 225), np.uint8)                  # pinkish background (BGR)
+    cv2.circle(image, (20, 24), 9, (150, 110, 190), -1)                     # a red cell
+    image = np.clip(image + rng.normal(0, 3, image.shape), 0, 255).astype(np.uint8)
+    cv2.imwrite(str(tmp_path / "a.png"), image)
+    boxes = np.array([[11, 15, 30, 34]], np.float32)
+    return Dataset([ImageAnnotation(tmp_path / "a.png", 64, 48, boxes, ["RBC"], "src", group="g")], ["RBC"]), image
+
+
+@pytest.mark.parametrize("shift", list(SHIFTS))
+def test_every_shift_keeps_size_labels_and_boxes(smear, tmp_path, shift):
+    data, original = smear
+    out = appearance_shifted(data, shift, tmp_path / "out")
+    record = out.images[0]
+    pixels = cv2.imread(str(record.image_path))
+    assert pixels.shape == original.shape and (record.width, record.height) == (64, 48)
+    assert np.array_equal(record.boxes, data.images[0].boxes) and record.labels == ["RBC"] and record.group == "g"
+    changed = np.abs(pixels.astype(int) - original).mean()
+    assert (changed == 0) if shift == "none" else (changed > 0.5), f"{shift}: mean change {changed:.2f}"
+
+
+def test_shifts_change_what_they_name(smear, tmp_path):
+    data, original = smear
+    look = {name: cv2.imread(str(appearance_shifted(data, name, tmp_path / str(i)).images[0].image_path)).astype(float)
+            for i, name in enumerate(("greyscale", "warm lamp", "pale stain", "defocus"))}
+    grey = look["greyscale"]
+    assert np.array_equal(grey[..., 0], grey[..., 1]) and np.array_equal(grey[..., 1], grey[..., 2])
+    blue, _, red = (look["warm lamp"][..., c].mean() - original[..., c].mean() for c in range(3))
+    assert red > 5 and blue < -20
+    saturation = lambda image: cv2.cvtColor(image.astype(np.uint8), cv2.COLOR_BGR2HSV)[..., 1].mean()  # noqa: E731
+    assert saturation(look["pale stain"]) < 0.6 * saturation(original)
+    assert look["defocus"].std() < original.std()
+
+
+def test_an_unknown_shift_is_named(smear, tmp_path):
+    with pytest.raises(ValueError, match="unknown appearance shift 'sepia'"):
+        appearance_shifted(smear[0], "sepia", tmp_path / "out")
