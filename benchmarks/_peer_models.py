@@ -121,8 +121,8 @@ def recalibrate_batchnorm(net, calib: Path, tiles: int = 32, batch: int = 8) -> 
 def quantize_peer(src: Path, calib_dir: Path, out: Path, method: str = "percentile", limit: int | None = None) -> Path:
     """INT8 for a graph without bcedge metadata, with ``bcedge.convert.quantize``'s CPU-target settings:
     QDQ, U8S8 (unsigned asymmetric activations, signed symmetric per-channel weights), every op type,
-    the same calibration method, and the same nodes kept FP32 (the heads' last convolutions and what
-    follows them: ``graph.final_compute_nodes`` + ``graph.head_tail_nodes``)."""
+    the same calibration method, and the same nodes kept FP32 (the stem convolution, the heads' last
+    convolutions and what follows them: ``graph.final_compute_nodes`` + ``graph.head_tail_nodes``)."""
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization import CalibrationMethod
@@ -136,6 +136,8 @@ def quantize_peer(src: Path, calib_dir: Path, out: Path, method: str = "percenti
     target = TARGETS["cpu"]
     model = onnx.load(str(src))
     exclude = graph.head_tail_nodes(model) + graph.final_compute_nodes(model)
+    if target.keep_first_conv:
+        exclude += graph.first_compute_nodes(model)
     calib = CalibrationSet.load(calib_dir)
     input_name = model.graph.input[0].name
     total = min(limit or len(calib), len(calib))

@@ -1,7 +1,7 @@
 """Build the bundled default model from its trained checkpoint: export, tune, quantize, evaluate, model card.
 
     python export/build_default_model.py --checkpoint export/checkpoints/fcos_lite_efficientnet_lite0_default/checkpoint.pt
-    python export/build_default_model.py --tensorrt-target-only   # only the TensorRT-target INT8 row, shipped model
+    python export/build_default_model.py --int8-only   # only the INT8 rows (CPU file, TensorRT target), shipped model
 
 Steps, all through the library and the counting runtime (what ``bcedge count`` does is what is measured):
 1. export the dynamic-input ONNX graph; measure its tile cost on this CPU (latency against tile size)
@@ -158,20 +158,26 @@ def cpu_latency_ms(model: Path, size: tuple[int, int], repeats: int = 20) -> dic
     return {"median_ms": round(statistics.median(times), 2), "tile": f"{size[0]}x{size[1]}", "batch": 1, "runs": repeats}
 
 
-def tensorrt_target(model: Path, calib: Path, sets: dict[str, Dataset], work: Path, report: dict) -> None:
-    """The TensorRT-target Q/DQ graph (the library's defaults for that target), evaluated in ONNX Runtime."""
-    qdq = quantize(model, calib, work / "default.tensorrt_qdq.onnx", QuantOptions(target="tensorrt"))
-    report["int8_tensorrt_qdq_in_ort"] = {name: evaluate(qdq, data) for name, data in sets.items()}
-    report.setdefault("quantization", {})["tensorrt"] = read_meta(qdq).recipe["convert"][-1]["method"]
-    print("trt-qdq mAP50", {k: v["mAP50"] for k, v in report["int8_tensorrt_qdq_in_ort"].items()}, flush=True)
+def int8_twins(model: Path, calib: Path, sets: dict[str, Dataset], work: Path, report: dict) -> None:
+    """The shipped CPU INT8 file (next to ``model``) and the TensorRT-target Q/DQ graph (in ``work``), each with
+    the library's defaults for its target, evaluated in ONNX Runtime; and the INT8 file's latency."""
+    outputs = {"cpu": ("int8_cpu", model.with_suffix(".int8.onnx")),
+               "tensorrt": ("int8_tensorrt_qdq_in_ort", work / "default.tensorrt_qdq.onnx")}
+    for target, (row, path) in outputs.items():
+        quantized = quantize(model, calib, path, QuantOptions(target=target))
+        report[row] = {name: evaluate(quantized, data) for name, data in sets.items()}
+        report.setdefault("quantization", {})[target] = read_meta(quantized).recipe["convert"][-1]["method"]
+        print(target, "INT8 mAP50", {k: v["mAP50"] for k, v in report[row].items()}, flush=True)
+    tile = bccd_frame_tile(read_meta(model))
+    report["latency"] = {"fp32": cpu_latency_ms(model, tile), "int8": cpu_latency_ms(outputs["cpu"][1], tile)}
 
 
-def redo_tensorrt_target(args) -> int:
-    """Only the TensorRT-target row, for the shipped model and its calibration set; the rest of the
+def redo_int8(args) -> int:
+    """Only the INT8 rows and latency, for the shipped model and its calibration set; the rest of the
     results file stays as measured."""
     work = Path(tempfile.mkdtemp(prefix="bcedge_default_"))
     report = json.loads(args.results.read_text())
-    tensorrt_target(args.out, args.calib, val_sets(args.txl, args.bccd), work, report)
+    int8_twins(args.out, args.calib, val_sets(args.txl, args.bccd), work, report)
     return write_report(args, report, work)
 
 
@@ -179,9 +185,9 @@ def write_report(args, report: dict, work: Path) -> int:
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps(report, indent=1, default=str))
     shutil.rmtree(work, ignore_errors=True)
-    from model_card import card
+    from model_card import appearance_results, card
 
-    args.out.with_suffix(".md").write_text(card(report))
+    args.out.with_suffix(".md").write_text(card(report, appearance_results()))
     print(f"wrote {args.out.with_suffix('.md')}, {args.results}")
     return 0
 
@@ -189,8 +195,8 @@ def write_report(args, report: dict, work: Path) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", type=Path, help="the trained checkpoint (everything is rebuilt from it)")
-    parser.add_argument("--tensorrt-target-only", action="store_true",
-                        help="re-quantize the shipped --out for the TensorRT target and re-evaluate only that row")
+    parser.add_argument("--int8-only", action="store_true",
+                        help="re-quantize the shipped --out (CPU file and TensorRT target) and redo only the INT8 rows")
     parser.add_argument("--cell-px", type=float, default=None,
                         help="working scale: the red-cell size the runtime brings images to (default: the training's)")
     parser.add_argument("--txl", type=Path, default=ROOT.parent / "shared/data/txl-pbc")
@@ -201,10 +207,10 @@ def main() -> int:
     parser.add_argument("--reference", type=Path, default=None,
                         help="the previous default (ONNX) to compare on the re-annotated BCCD val frames")
     args = parser.parse_args()
-    if args.tensorrt_target_only:
-        return redo_tensorrt_target(args)
+    if args.int8_only:
+        return redo_int8(args)
     if args.checkpoint is None:
-        parser.error("--checkpoint is required (or --tensorrt-target-only)")
+        parser.error("--checkpoint is required (or --int8-only)")
     work = Path(tempfile.mkdtemp(prefix="bcedge_default_"))
     sets = val_sets(args.txl, args.bccd)
 
@@ -237,13 +243,7 @@ def main() -> int:
     # the runtime counts an image anywhere within its first-pass tolerance of the working scale: calibrate on that range
     calib = build_scaled_calibration_set(train, args.calib, meta.pixel_scale["cell_px"], (320, 320), count=400,
                                          pad_value=meta.pad_value, jitter=REUSE_TOLERANCE)
-    int8 = quantize(args.out, args.calib, args.out.with_suffix(".int8.onnx"), QuantOptions(target="cpu"))
-    for name, data in sets.items():
-        report["int8_cpu"][name] = evaluate(int8, data)
-        print(name, "int8 mAP50", report["int8_cpu"][name]["mAP50"], flush=True)
-    tensorrt_target(args.out, args.calib, sets, work, report)
-    bccd_tile = bccd_frame_tile(meta)
-    report["latency"] = {"fp32": cpu_latency_ms(args.out, bccd_tile), "int8": cpu_latency_ms(int8, bccd_tile)}
+    int8_twins(args.out, args.calib, sets, work, report)
     ours, theirs = relabelled_bccd_val(sets["bccd_val"], args.txl)
     report["relabelled"] = {"frames": len(ours), "new_bccd_labels": evaluate(args.out, ours)["mAP50"],
                             "new_txl_labels": evaluate(args.out, theirs)["mAP50"]}
@@ -253,12 +253,12 @@ def main() -> int:
     elif args.results.exists():   # the previous default's figures on the same frames, as measured before
         before = json.loads(args.results.read_text()).get("relabelled", {})
         report["relabelled"].update({k: v for k, v in before.items() if k.startswith("old_")})
-    report["pixel_scale"] = {**meta.pixel_scale, "gflops_bccd_frame": bccd_frame_gflops(detector, bccd_tile)}
+    report["pixel_scale"] = {**meta.pixel_scale, "gflops_bccd_frame": bccd_frame_gflops(detector, bccd_frame_tile(meta))}
     report["machine_line"] = machine_line(describe_machine())
     report["calibration"] = calib.summary()
     report["calibration_scale_jitter"] = calib.manifest["scale_jitter"]
-    report.setdefault("quantization", {})["cpu"] = read_meta(int8).recipe["convert"][-1]["method"]
     report["machine"] = describe_machine()
+    int8 = args.out.with_suffix(".int8.onnx")
     report["sizes_mb"] = {"fp32": round(args.out.stat().st_size / 2**20, 2), "int8": round(int8.stat().st_size / 2**20, 2)}
     print(f"wrote {args.out}, {int8}")
     return write_report(args, report, work)

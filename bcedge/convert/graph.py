@@ -77,6 +77,11 @@ def head_tail_nodes(model) -> list[str]:
     return [n.name for n in model.graph.node if after[n.name] and not before[n.name] and n.op_type not in COMPUTE_OPS]
 
 
+def first_compute_nodes(model) -> list[str]:
+    """The name of the first compute node (the stem convolution, which sees raw pixels), as a list."""
+    return [n.name for n in model.graph.node if n.op_type in COMPUTE_OPS][:1]
+
+
 def final_compute_nodes(model) -> list[str]:
     """Names of the compute nodes (convolutions) with no compute node after them: each head's last layer."""
     before, _ = _compute_reach(model)

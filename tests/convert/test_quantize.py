@@ -77,6 +77,9 @@ def test_cpu_target_quantizes_whole_chains_asymmetrically(exported, calib_dir, t
     fed = _quantized_inputs(model)
     quantized_ops = {n.op_type for n in model.graph.node if fed[n.name]}
     assert "Conv" in quantized_ops and quantized_ops - {"Conv", "QuantizeLinear"}   # more than convolutions
+    producers = {t: n for n in model.graph.node for t in n.output}
+    stem = [n for n in model.graph.node if n.op_type in graph.COMPUTE_OPS][0]
+    assert stem.input[1] not in producers                   # the stem keeps float weights on this target too
     zero_points = [onnx.numpy_helper.to_array(t) for t in model.graph.initializer if t.name.endswith("zero_point")]
     assert any(z.dtype == np.uint8 for z in zero_points)
     problems = tensorrt_qdq_problems(model)       # what TensorRT would refuse: unsigned zero points, INT32 biases
