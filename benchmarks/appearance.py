@@ -54,6 +54,12 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def labelled(spec: str) -> tuple[str, str]:
+    """``LABEL=MODEL`` -> (label, model); a bare model is its own label."""
+    label, _, model = spec.partition("=")
+    return (label, model) if model else (spec, spec)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["default"],
@@ -67,8 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     splits = {"TXL-PBC val": load_sources([SourceSpec(args.txl, "val", group_by="size")], CLASSES)}
     if args.bccd:
         splits["BCCD val"] = load_sources([SourceSpec(args.bccd, "val")], CLASSES)
-    models = {label: resolve_model(model) for label, _, model in (m.rpartition("=") if "=" in m else (m, "", m)
-                                                                  for m in args.models)}
+    models = {label: resolve_model(model) for label, model in map(labelled, args.models)}
     machine = describe_machine()
     report = {"models": {name: str(path) for name, path in models.items()}, "shifts": args.shifts,
               "machine": machine, "splits": {}}

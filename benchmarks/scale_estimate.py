@@ -27,6 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bcedge.artifact import read_meta  # noqa: E402
 from bcedge.bench.machine import describe_machine, machine_line, machine_slug  # noqa: E402
 from bcedge.catalogue import resolve_model  # noqa: E402
 from bcedge.data.cellsize import image_cell_sizes  # noqa: E402
@@ -192,7 +193,7 @@ Model `{model.name}`; first pass kept within {scaling.REUSE_TOLERANCE:.0%} of th
 ## At the model's own scale
 
 Each val split resampled so that its red cells, by the median of the labelled whole red cells, are
-{model_cell_px(Counter.load(model, device='cpu').meta):g} px; counted with the auto estimate and with the exact scale given.
+{model_cell_px(read_meta(model)):g} px; counted with the auto estimate and with the exact scale given.
 Target: no count changed by more than 1%.
 
 | split | images | counted without resampling | largest per-image, per-class change | mean | change of each class's total |

@@ -18,9 +18,9 @@ user's image to it comes from, in order of trust:
 ``SNAP`` keeps images near the working scale at their own pixels (no interpolation, no resampling
 time). ``REUSE_TOLERANCE`` was chosen on the val splits (``benchmarks/scale_estimate.py
 --reuse-tolerances``): keeping a first pass up to 15% off the estimate, against 10%, cost 0.25 point
-of TXL-PBC val mAP50 (0.46 with the stain-tuned weights; none on BCCD val) and halved the second passes
-of a rig's stream (to under 15% of its time). The counter remembers what it measured, never the snapped factor: a remembered 1 among
-measured 0.87s would flip the next guess between the two.
+of TXL-PBC val mAP50 (0.46 with the stain-tuned weights; none on BCCD val) and halved the second
+passes of a rig's stream (to under 15% of its time). The counter remembers what it measured, never
+the snapped factor: a remembered 1 among measured 0.87s would flip the next guess between the two.
 
 Models without a pixel scale (older artifacts) count at their tile scale (factor 1).
 """
