@@ -13,12 +13,36 @@ class ImageReadError(IOError):
     """An image file is missing, empty, truncated, corrupt or not an image."""
 
 
-def to_rgb(pixels: np.ndarray, source: str = "image") -> tuple[np.ndarray, str | None]:
-    """Return (RGB uint8 HxWx3, note) from greyscale, RGB(A) or 16-bit input; note says what was converted."""
+def colour_samples(pixels: np.ndarray) -> np.ndarray:
+    """The colour (or grey) samples of pixels, without an alpha channel."""
+    if pixels.ndim == 3 and pixels.shape[2] in (2, 4):
+        return pixels[:, :, : pixels.shape[2] - 1]
+    return pixels
+
+
+def significant_bits(max_value: int) -> int:
+    """The bits a 16-bit image's samples use, from its largest one.
+
+    Scientific cameras store 10, 12 or 14 bits in 16-bit files and frames; shifting such an image by 8
+    would leave it nearly black (a 12-bit white of 4095 becomes 15). The count is rounded up to an even
+    number of bits, as those depths are, so that a dim image is not brightened beyond its camera's range.
+    """
+    bits = max(8, int(max_value).bit_length())
+    return min(16, bits + bits % 2)
+
+
+def to_rgb(pixels: np.ndarray, source: str = "image", bits: int | None = None) -> tuple[np.ndarray, str | None]:
+    """Return (RGB uint8 HxWx3, note) from greyscale, RGB(A) or 16-bit input; note says what was converted.
+
+    ``bits``: a 16-bit image's significant bits (``significant_bits``); None: from these pixels' largest value.
+    A streamed image passes the same ``bits`` for every band, so that all are scaled alike.
+    """
     note = None
     if pixels.dtype == np.uint16:
-        pixels = (pixels >> 8).astype(np.uint8)
-        note = "16-bit image scaled to 8 bits"
+        if bits is None:
+            bits = significant_bits(int(colour_samples(pixels).max(initial=0)))
+        pixels = np.minimum(pixels >> (bits - 8), 255).astype(np.uint8)
+        note = f"16-bit image ({bits} significant bits) scaled to 8 bits"
     elif pixels.dtype != np.uint8:
         raise ImageReadError(f"{source}: unsupported pixel type {pixels.dtype}")
     if pixels.ndim == 2 or (pixels.ndim == 3 and pixels.shape[2] == 1):

@@ -94,10 +94,15 @@ def _eval(p: argparse.ArgumentParser):
     p.add_argument("--backend", default="auto", help="onnxruntime, tensorrt or torch (default: by model suffix)")
     p.add_argument("--device", default="auto")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--class-map", action="append", default=[], metavar="NAME=CLASS",
+                   help="the data's class NAME is the model's CLASS (repeat); NAME= leaves NAME's boxes out. Other "
+                        "spellings and common names (erythrocyte, leukocyte, thrombocyte, ...) are matched without it")
     add_scale_options(p)
 
     def run(args) -> int:
         import sys
+
+        from bcedge.data.class_names import parse_class_map
 
         from bcedge.atomic import atomic_write_json, check_writable
         from bcedge.data.multisource import SourceSpec, load_sources
@@ -106,6 +111,7 @@ def _eval(p: argparse.ArgumentParser):
         from bcedge.evaluate.runtime_eval import evaluate_runtime
         from bcedge.evaluate.table import metrics_table
 
+        class_map = parse_class_map(args.class_map)   # a malformed NAME=CLASS is refused before any work
         for out in (args.json, args.pr_curves, args.tune):
             if out:
                 check_writable(out)
@@ -118,9 +124,12 @@ def _eval(p: argparse.ArgumentParser):
             bar = tqdm(total=len(data), unit="image", desc="eval", file=sys.stderr)
         progress = (lambda done, total: bar.update(done - bar.n)) if bar else None
         metrics, meta = evaluate_runtime(args.model, data, tune=bool(args.tune), backend=args.backend,
-                                         device=args.device, progress=progress, **scale_options(args))
+                                         device=args.device, progress=progress, class_map=class_map,
+                                         **scale_options(args))
         if bar:
             bar.close()
+        for name, target in metrics.get("class_map", {}).items():
+            print(f"class {name!r} of the data counted as {target!r}" if target else f"class {name!r}: boxes left out")
         if args.tune:
             meta.metrics = {**meta.metrics, "tuned_on": {"data": [str(d) for d in args.data], "split": args.split,
                                                          **_headline(metrics)}}

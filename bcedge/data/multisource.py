@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from bcedge.data.annotations import Dataset, ImageAnnotation
+from bcedge.data.class_names import class_for, match_classes
 from bcedge.data.formats import DatasetError, load_dataset
 
 SIZE_TOLERANCE = 0.05   # frame sizes within 5% on both sides are one size group (360x363 and 366x369)
@@ -70,19 +71,16 @@ GROUPERS: dict[str, Callable[[SourceSpec, list[ImageAnnotation]], Grouper]] = {
     "dataset": by_dataset, "size": by_size, "folder": by_folder}
 
 
-def _canonical(name: str) -> str:
-    return name.strip().lower()
-
-
 def map_classes(data: Dataset, classes: list[str], source: str) -> None:
-    """Rename ``data``'s labels to the spelling in ``classes`` (matched case-insensitively); a class
-    that ``classes`` lacks is an error naming the source."""
-    spelling = {_canonical(c): c for c in classes}
-    unknown = sorted({label for label in data.class_names if _canonical(label) not in spelling})
-    if unknown:
-        raise DatasetError(f"{source}: classes {unknown} are not among the training classes {classes}")
+    """Rename ``data``'s labels to the spelling in ``classes`` (the same name in any case, or a common name for the
+    same cell: ``bcedge.data.class_names``); a class that ``classes`` lacks is an error naming the source."""
+    try:
+        matched = match_classes(sorted({label for record in data.images for label in record.labels}
+                                       | set(data.class_names)), classes)
+    except ValueError as error:
+        raise DatasetError(f"{source}: {error}") from None
     for record in data.images:
-        record.labels = [spelling[_canonical(label)] for label in record.labels]
+        record.labels = [matched[label] for label in record.labels]
 
 
 def load_sources(specs: list[SourceSpec], classes: list[str] | None = None,
@@ -100,7 +98,7 @@ def load_sources(specs: list[SourceSpec], classes: list[str] | None = None,
     if classes is None:
         classes = []
         for _, data in datasets:
-            classes += [c for c in data.class_names if _canonical(c) not in map(_canonical, classes)]
+            classes += [c for c in data.class_names if class_for(c, classes) is None]
     images, notes = [], []
     for spec, data in datasets:
         map_classes(data, classes, f"{spec.path}" + (f" (split {spec.split})" if spec.split else ""))

@@ -7,6 +7,7 @@ operating thresholds, which is what a user's ``bcedge count`` reports.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Callable
 
@@ -14,9 +15,9 @@ import numpy as np
 
 from bcedge.artifact import ModelMeta
 from bcedge.data.annotations import Dataset
+from bcedge.data.class_names import relabelled
 from bcedge.detections import Detections
 from bcedge.evaluate import EVAL_SCORE_FLOOR, summarise
-from bcedge.evaluate.coco_metrics import check_classes
 from bcedge.evaluate.onebox import boxes_per_white_cell
 from bcedge.evaluate.operating import match_scores, tune_thresholds
 
@@ -44,14 +45,19 @@ def predict(counter, data: Dataset, progress: Callable[[int, int], None] | None 
 
 
 def evaluate_runtime(model: str | Path, data: Dataset, tune: bool = False, backend: str = "auto", device: str = "auto",
-                     progress=None, **counter_options) -> tuple[dict, ModelMeta]:
+                     progress=None, class_map: Mapping[str, str | None] | None = None,
+                     **counter_options) -> tuple[dict, ModelMeta]:
     """Metrics of ``model`` on ``data`` through the counting runtime; with ``tune``, per-class
-    thresholds are chosen on ``data`` and stored in the returned metadata (the caller saves it)."""
+    thresholds are chosen on ``data`` and stored in the returned metadata (the caller saves it).
+
+    The data's class names are matched to the model's (other spellings, common names, ``class_map``:
+    ``bcedge.data.class_names``); the names that changed are in ``metrics["class_map"]``.
+    """
     from bcedge.runtime.counter import Counter
 
     counter = Counter.load(model, backend=backend, device=device, score_floor=EVAL_SCORE_FLOOR, **counter_options)
     meta = counter.meta
-    check_classes(data, meta.class_names)
+    data, renamed = relabelled(data, meta.class_names, class_map)
     started = time.perf_counter()
     predictions, scales = predict(counter, data, progress)
     seconds = time.perf_counter() - started
@@ -59,6 +65,8 @@ def evaluate_runtime(model: str | Path, data: Dataset, tune: bool = False, backe
         meta.score_thresholds = tune_thresholds(match_scores(data, predictions, meta.class_names))
     metrics = with_groups(data, predictions, meta)
     metrics["scale"] = scale_summary(scales)
+    if renamed:
+        metrics["class_map"] = renamed
     metrics["one_box_per_white_cell"] = boxes_per_white_cell(
         data, predictions, meta.class_names, {n: meta.score_threshold(n) for n in meta.class_names})
     metrics["runtime"] = {"backend": counter.backend.describe(), "seconds": round(seconds, 1), **{k: v for k, v in counter_options.items()

@@ -2,7 +2,8 @@
 a doubtful input is counted but flagged, and every image must fit a pixel budget.
 
 Arrays (``Counter.count``):
-- ``(H, W, 3)`` RGB, uint8 or uint16, is counted as it is; ``(H, W, 4)`` RGBA loses its alpha;
+- ``(H, W, 3)`` RGB, uint8 or uint16, is counted as it is (uint16 scaled by the bits it uses: a 12-bit
+  camera's frame by 16, ``bcedge.imageio.significant_bits``); ``(H, W, 4)`` RGBA loses its alpha;
 - ``(H, W)`` or ``(H, W, 1)`` greyscale is counted as RGB with three equal channels and flagged
   ``greyscale``, as is a greyscale image file: the model learnt cell types from stain colours, so
   its counts on grey pixels are less reliable (a test image counted 17/0/0 in grey, 13/1/0 in colour);

@@ -27,11 +27,12 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from bcedge.imageio import ImageReadError, to_rgb
+from bcedge.imageio import ImageReadError, colour_samples, significant_bits, to_rgb
 from bcedge.registry import Registry, load_target
 from bcedge.runtime.tiling import Tile, TileGrid
 
 DEFAULT_MAX_DECODE_PIXELS = 2**28
+SAMPLE_ROWS = 8   # rows read to find a 16-bit image's significant bits (cheap on strips, tiles and whole images)
 
 
 class ImageTooLarge(ImageReadError):
@@ -60,6 +61,7 @@ class ImageSource(ABC):
 
     def __init__(self) -> None:
         self.note: str | None = None  # what was converted to reach RGB uint8 (16-bit, greyscale, alpha)
+        self._bits: int | None = None  # a 16-bit image's significant bits, found once (``_sampled_max``)
 
     def read_rows(self, y0: int, y1: int) -> np.ndarray:
         """Rows ``y0:y1`` as RGB uint8 ``(y1 - y0, width, 3)``.
@@ -69,12 +71,10 @@ class ImageSource(ABC):
         """
         if not (0 <= y0 < y1 <= self.height):
             raise ValueError(f"{self.name}: rows {y0}:{y1} are outside the image (height {self.height})")
-        pixels = self._read_rows(int(y0), int(y1))
-        if pixels.ndim == 3 and pixels.shape[2] == 2:  # grey + alpha
-            pixels = pixels[:, :, :1]
-        elif pixels.ndim == 3 and pixels.shape[2] > 4:  # extra samples beyond RGBA
-            pixels = pixels[:, :, :3]
-        rgb, note = to_rgb(np.ascontiguousarray(pixels), self.name)
+        pixels = self._decoded_rows(int(y0), int(y1))
+        if pixels.dtype == np.uint16 and self._bits is None:
+            self._bits = significant_bits(self._sampled_max())
+        rgb, note = to_rgb(np.ascontiguousarray(pixels), self.name, bits=self._bits)
         self.note = self.note or note
         if rgb.shape[:2] != (y1 - y0, self.width):
             raise ImageReadError(f"{self.name}: decoded rows {y0}:{y1} have shape {rgb.shape}, "
@@ -83,6 +83,20 @@ class ImageSource(ABC):
 
     def read_all(self) -> np.ndarray:
         return self.read_rows(0, self.height)
+
+    def _decoded_rows(self, y0: int, y1: int) -> np.ndarray:
+        """Rows as decoded: grey, grey + alpha as grey, RGB, RGBA (samples beyond RGBA dropped)."""
+        pixels = self._read_rows(y0, y1)
+        if pixels.ndim == 3 and pixels.shape[2] == 2:  # grey + alpha
+            return pixels[:, :, :1]
+        if pixels.ndim == 3 and pixels.shape[2] > 4:  # extra samples beyond RGBA
+            return pixels[:, :, :3]
+        return pixels
+
+    def _sampled_max(self) -> int:
+        """The largest colour sample of rows spread over the image: a 16-bit image's scale, found once for all bands."""
+        rows = sorted({int((i + 0.5) * self.height / SAMPLE_ROWS) for i in range(SAMPLE_ROWS)})
+        return max(int(colour_samples(self._decoded_rows(y, y + 1)).max(initial=0)) for y in rows)
 
     @abstractmethod
     def _read_rows(self, y0: int, y1: int) -> np.ndarray:

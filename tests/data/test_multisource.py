@@ -33,6 +33,14 @@ def test_classes_map_by_name_across_sources(two_sources):
     assert {r.group for r in data.images} == {"voc", "yolo"}
 
 
+def test_common_names_of_a_cell_merge_across_sources(tmp_path, two_sources):
+    _, yolo = two_sources
+    lab = write_voc(tmp_path / "lab", {"c": [("Erythrocyte", 1, 1, 20, 20), ("neutrophil", 30, 10, 60, 40)]})
+    data = load_sources([SourceSpec(yolo, "train"), SourceSpec(lab)])   # classes from the first source, extended
+    assert data.class_names == ["WBC", "RBC", "Platelets"]
+    assert sorted(label for r in data.images if r.group == "lab" for label in r.labels) == ["RBC", "WBC"]
+
+
 def test_a_class_the_training_list_lacks_is_named_with_its_source(two_sources):
     voc, _ = two_sources
     with pytest.raises(DatasetError, match=r"voc.*\['Platelets'\].*not among"):

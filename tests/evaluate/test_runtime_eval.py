@@ -89,3 +89,34 @@ def test_count_thresholds_minimise_the_count_error_per_image(tmp_path):
         predictions.append(Detections(np.tile([[0, 0, 10, 10]], (6, 1)).astype(np.float32), scores, np.zeros(6, int)))
     chosen = tune_count_thresholds(Dataset(records, ["RBC"]), predictions, ["RBC"], near={"RBC": 0.5})
     assert 0.40 < chosen["RBC"] <= 0.45   # five boxes counted: 0.9, 0.8, 0.7, 0.5 and 0.45
+
+
+@pytest.mark.skipif(not (SAMPLE / "Annotations").is_dir(), reason="sample annotations not shipped")
+def test_eval_matches_other_class_names_to_the_models(tmp_path, capsys):
+    """A lab's own labels name the cells otherwise: the same figures, the names matched and said; a class the
+    model has no name for is refused by name, or left out with --class-map."""
+    import json
+    import shutil
+
+    from bcedge.cli import main
+
+    data = tmp_path / "lab"
+    shutil.copytree(SAMPLE, data)
+    renamed = {"RBC": "red_blood_cell", "WBC": "Leukocyte", "Platelets": "platelet"}
+    for xml in (data / "Annotations").glob("*.xml"):
+        text = xml.read_text()
+        for ours, theirs in renamed.items():
+            text = text.replace(f"<name>{ours}</name>", f"<name>{theirs}</name>")
+        xml.write_text(text.replace("</annotation>", "<object><name>difficult</name><bndbox><xmin>1</xmin><ymin>1</ymin>"
+                                                     "<xmax>9</xmax><ymax>9</ymax></bndbox></object></annotation>"))
+    assert main(["eval", "default", "--data", str(data), "--quiet"]) != 0
+    assert "classes ['difficult'] are not among ['RBC', 'WBC', 'Platelets']" in capsys.readouterr().err
+    figures = []
+    for folder, extra in ((SAMPLE, []), (data, ["--class-map", "difficult="])):
+        out = tmp_path / f"{folder.name}.json"
+        assert main(["eval", "default", "--data", str(folder), "--json", str(out), "--quiet", *extra]) == 0
+        figures.append(json.loads(out.read_text()))
+    printed = capsys.readouterr().out
+    assert "class 'Leukocyte' of the data counted as 'WBC'" in printed and "class 'difficult': boxes left out" in printed
+    assert figures[1]["class_map"] == {**{v: k for k, v in renamed.items()}, "difficult": None}
+    assert figures[1]["mAP50"] == figures[0]["mAP50"] and figures[1]["count_error"] == figures[0]["count_error"]

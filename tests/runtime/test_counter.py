@@ -168,3 +168,17 @@ def test_merge_params_follow_the_counter():
     counter = Counter(ComponentsBackend(_meta()), merge="core+ios", nms_backend="numpy")
     params = counter.merge_params
     assert (params.strategy, params.iou, params.nms_backend) == ("core+ios", 0.5, "numpy")
+
+
+def test_a_twelve_bit_camera_frame_counts_as_its_eight_bit_twin():
+    """Scientific cameras give 12 bits in uint16: the bundled model counts such a frame as the 8-bit image."""
+    from pathlib import Path
+
+    from bcedge.imageio import read_image
+
+    sample = sorted((Path(__file__).resolve().parents[2] / "bcedge/assets/sample_bccd/JPEGImages").glob("*.jpg"))[0]
+    eight = read_image(sample)
+    twelve = (eight.astype(np.uint16) << 4) | 0x8   # the 4 extra bits a 12-bit camera has
+    # a fresh counter for each: a counter's next scale guess depends on the images it counted before
+    counted = [Counter.load(resolve_model("default"), device="cpu").count(frame) for frame in (eight, twelve)]
+    assert counted[0].counts == counted[1].counts and sum(counted[0].counts.values()) > 10

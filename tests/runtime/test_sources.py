@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 import pytest
 
-from bcedge.imageio import ImageReadError, read_image
+from bcedge.imageio import ImageReadError, read_image, read_image_with_note, significant_bits
 from bcedge.runtime.readers.whole import WholeImageSource
 from bcedge.runtime.sources import (DEFAULT_MAX_DECODE_PIXELS, ArraySource, ImageTooLarge, iter_tiles,
                                     max_decode_pixels, open_image)
@@ -87,3 +87,37 @@ def test_iter_tiles_cuts_strips_into_tiles(size, tile, overlap, offset):
     assert seen == len(grid)
     with pytest.raises(ValueError, match="planned for"):
         next(iter_tiles(ArraySource(image[:10]), grid))
+
+
+def _twelve_bit_smear(h: int = 64, w: int = 48) -> np.ndarray:
+    """A 12-bit camera's RGB frame in 16-bit samples: bright background, darker cells, a black top band."""
+    frame = np.full((h, w, 3), 3800, np.uint16)
+    frame[20:30, 10:20] = (1500, 900, 1200)
+    frame[:8] = 40   # the slide's dark edge: the first rows read say nothing of the image's bit depth
+    return frame
+
+
+def test_twelve_bit_frames_are_scaled_by_their_own_depth():
+    frame = _twelve_bit_smear()
+    rows = ArraySource(frame, "camera").read_all()
+    np.testing.assert_array_equal(rows, (frame >> 4).astype(np.uint8))   # not >> 8: that would be nearly black
+    assert rows[40, 40, 0] == 237 and rows[25, 15, 0] == 93
+
+
+def test_a_streamed_image_scales_every_band_alike(tmp_path):
+    tifffile = pytest.importorskip("tifffile")
+    frame = _twelve_bit_smear()
+    path = tmp_path / "smear12.tif"
+    tifffile.imwrite(path, frame, rowsperstrip=4, photometric="rgb")
+    with open_image(path) as src:
+        bands = [src.read_rows(y, y + 8) for y in range(0, src.height, 8)]   # the dark band first
+        assert "12 significant bits" in src.note
+    np.testing.assert_array_equal(np.concatenate(bands), (frame >> 4).astype(np.uint8))
+    whole, note = read_image_with_note(path)
+    np.testing.assert_array_equal(whole, (frame >> 4).astype(np.uint8))
+    assert "12 significant bits" in note
+
+
+@pytest.mark.parametrize("top, bits", [(255, 8), (900, 10), (4095, 12), (5000, 14), (65535, 16), (40000, 16)])
+def test_significant_bits_round_up_to_a_camera_depth(top, bits):
+    assert significant_bits(top) == bits
