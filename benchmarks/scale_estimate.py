@@ -3,7 +3,8 @@
     python benchmarks/scale_estimate.py [--model default] [--txl ../shared/data/txl-pbc] [--bccd ../shared/data/bccd]
 
 Per source group of BCCD val and TXL-PBC val:
-- cost: the time of first passes that were thrown away (the guess was off) over the time of the counting
+- cost: the time of passes that were thrown away (a first guess that was off, the other scales an unsure first
+  pass makes the counter try, a recount after a refined estimate) over the time of the counting
   passes that were kept, for a fresh ``Counter`` per image (no prior: the worst case) and for one
   ``Counter`` per group (a rig's stream or folder, where the last image's scale is the next one's guess);
 - accuracy: the estimated red-cell diameter against the median of the image's labelled whole red cells;
@@ -184,7 +185,7 @@ def main() -> int:
     (args.out / f"scale_estimate_{slug}.md").write_text(f"""# Auto scale estimate ({machine_line(machine)})
 
 Model `{model.name}`; first pass kept within {scaling.REUSE_TOLERANCE:.0%} of the estimate, no resampling within
-{scaling.SNAP:.0%} of the working scale. Cost: time of discarded first passes over time of kept counting passes (target < 15%).
+{scaling.SNAP:.0%} of the working scale. Cost: time of discarded passes (first guesses, other scales tried, recounts) over time of kept counting passes (target < 15%).
 
 | group | images | cost, fresh counter per image | cost, one counter per group (a rig) | second pass, fresh | cell size error, median | p90 |
 |---|---:|---:|---:|---:|---:|---:|

@@ -81,8 +81,14 @@ def card(report: dict, appearance: dict | None = None) -> str:
                     f"`benchmarks/working_scale.py`" if "training_cell_px" in scale else "")
     jitter = report.get("calibration_scale_jitter") or 0
     calib_scale = f"each within {jitter:.0%} of it as the runtime counts them" if jitter else "exactly"
+    calib = report["calibration"]   # a summary line (older builds), or the draws and how many each target took
+    calibration = (calib if isinstance(calib, str) else calib["first_draw"]).replace(str(ROOT) + "/", "")
+    trt_draws = 1 if isinstance(calib, str) else calib["draws_per_target"]["tensorrt"]
+    averaged = (f", each tensor's averaged over {trt_draws} draws of tiles like these (other seeds; "
+                "`calibration/README.md`)" if trt_draws > 1 else "")
     held = all(abs(v) <= 0.5 for v in drop_qdq.values())
-    qdq_verdict = ("Its loss is within the 0.5-point goal on both val splits." if held else
+    qdq_verdict = ("Its loss is within the 0.5-point goal on both val splits; the ranges of a single draw of tiles "
+                   "moved it by up to 0.7 points (see the trials file)." if held else
                    "Its loss is over the 0.5-point goal with these tiles; another draw of calibration tiles moves it by "
                    "about as much (see the trials file).")
     return f"""# bcedge default model: FCOS-Lite on EfficientNet-Lite0, any microscope
@@ -150,9 +156,9 @@ that suffers most.
 | TXL-PBC val | {fp32['txl_pbc_val']['mAP50']:.3f} | {int8['txl_pbc_val']['mAP50']:.3f} ({drop['txl_pbc_val']:+.1f} pt) | {qdq['txl_pbc_val']['mAP50']:.3f} ({drop_qdq['txl_pbc_val']:+.1f} pt) |
 
 Q/DQ INT8, weights per channel, the stem convolution, the heads' last convolutions and the box decoding in FP32, calibrated on
-{report['calibration'].replace(str(ROOT) + '/', '')} (training images resampled to the working scale, {calib_scale}, never val):
+{calibration} (training images resampled to the working scale, {calib_scale}, never val):
 {quant.get('cpu', 'percentile')} ranges for the CPU file. The TensorRT-target file (`bcedge quantize --target tensorrt`) takes
-{quant.get('tensorrt', 'minmax')} ranges and keeps biases in FP32 (what TensorRT's parser takes).
+{quant.get('tensorrt', 'minmax')} ranges{averaged} and keeps biases in FP32 (what TensorRT's parser takes).
 {qdq_verdict} No TensorRT engine was built here: these figures are ONNX Runtime running the
 Q/DQ graph. What was tried is in `benchmarks/results/int8_tensorrt_target_trials.md`.
 

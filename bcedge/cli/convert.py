@@ -160,7 +160,9 @@ def _calib_verify(p: argparse.ArgumentParser):
 @command("quantize", "Explicit INT8: write a Q/DQ ONNX calibrated on a calibration set (ONNX Runtime, CPU)")
 def _quantize(p: argparse.ArgumentParser):
     p.add_argument("model", type=Path, help="FP32 ONNX from `bcedge export`")
-    p.add_argument("--calib", type=Path, required=True, help="calibration set folder (`bcedge calib build`)")
+    p.add_argument("--calib", type=Path, required=True, action="append",
+                   help="calibration set folder (`bcedge calib build`); repeat with other draws (other --seed) to "
+                        "average each tensor's range over them")
     p.add_argument("--out", type=Path, required=True, help="e.g. model.int8.onnx")
     p.add_argument("--target", choices=["tensorrt", "cpu"], default="tensorrt",
                    help="tensorrt: symmetric signed INT8, Conv inputs (also runs in ONNX Runtime); "

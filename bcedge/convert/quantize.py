@@ -21,13 +21,17 @@ strided collection), so memory stays bounded for histogram methods too.
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import logging
+import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from bcedge.convert import graph
 from bcedge.convert.calibration import CalibrationSet
+from bcedge.convert.ranges import average_ranges
 
 METHODS = ("minmax", "percentile", "entropy")
 
@@ -46,9 +50,10 @@ class Target:
 
 TARGETS = {
     # NVIDIA's placement: Q/DQ on the inputs of convolutions; TensorRT fuses the rest around them.
-    # Min-max ranges with the stem in FP32: on the default model's TXL-PBC val, -0.4 mAP50 points against FP32
-    # (percentile 99.999: -0.85, entropy -1.36; min-max with the stem quantized: -3.6), measured in ONNX Runtime
-    # (benchmarks/results/int8_tensorrt_target_trials.md).
+    # Min-max ranges with the stem in FP32 (percentile 99.999 and entropy lost more; min-max with the stem quantized
+    # lost 3.6 mAP50 points). Min-max follows a draw's extremes: one draw of 400 tiles moved the default model by up to
+    # 0.7 points per val split, the mean of four draws' ranges (several calibration sets) held it within 0.5
+    # (benchmarks/results/int8_tensorrt_target_trials.md, measured in ONNX Runtime).
     "tensorrt": Target("QInt8", True, ("Conv",), "signed INT8 activations, zero point 0, FP32 biases: what TensorRT's "
                        "Q/DQ layers need", quantize_bias=False, for_tensorrt=True, method="minmax", keep_first_conv=True),
     # ONNX Runtime's x86 kernels are fastest with unsigned asymmetric activations (U8S8) and whole chains in INT8.
@@ -109,21 +114,26 @@ class QuantOptions:
             raise ValueError(f"unknown quantization target {self.target!r}; choose from {', '.join(TARGETS)}")
 
 
-def quantize(src: str | Path, calib_dir: str | Path, out: str | Path, options: QuantOptions | None = None,
-             cache: str | Path | None = None) -> Path:
+def quantize(src: str | Path, calib_dirs: str | Path | Sequence[str | Path], out: str | Path,
+             options: QuantOptions | None = None, cache: str | Path | None = None) -> Path:
     """Write the Q/DQ INT8 version of the bcedge FP32 ONNX ``src``; returns the path written.
 
-    ``cache``: a JSON file of calibrated tensor ranges, written on the first run and reused after.
+    ``calib_dirs``: one calibration set, or several draws whose ranges are averaged (``bcedge.convert.ranges``).
+    ``cache``: a JSON file of calibrated tensor ranges (averaged, with several sets), written on the first
+    run and reused after.
     """
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import QuantFormat, QuantType
 
     options = options or QuantOptions()
     model, meta = graph.load(src)
     if meta.precision != "fp32":
         raise ValueError(f"{src}: is {meta.precision}; INT8 quantization starts from an fp32 export")
-    calib = CalibrationSet.load(calib_dir)
+    sets = [CalibrationSet.load(d) for d in ([calib_dirs] if isinstance(calib_dirs, (str, Path)) else calib_dirs)]
+    if not sets:
+        raise ValueError("quantize needs at least one calibration set")
     if not meta.dynamic_input:   # a dynamic-input graph takes the set's tiles at any size
-        calib.check_model(meta.input_size, str(src))
+        for calib in sets:
+            calib.check_model(meta.input_size, str(src))
     exclude = graph.head_tail_nodes(model) + graph.proposal_nodes(model)  # the latter: two-stage heads only
     if options.keep_final_convs:
         exclude += graph.final_compute_nodes(model)
@@ -137,20 +147,23 @@ def quantize(src: str | Path, calib_dir: str | Path, out: str | Path, options: Q
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".q.tmp")
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # quantize_static logs generic advice on the root logger, and prints progress
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            quantize_static(model, tmp, _reader(calib, options.batch_size, options.limit), quant_format=QuantFormat.QDQ,
-                            op_types_to_quantize=list(op_types) if op_types else None, per_channel=True,
-                            activation_type=getattr(QuantType, target.activations), weight_type=QuantType.QInt8,
-                            nodes_to_exclude=exclude, calibrate_method=_ort_method(method),
-                            calibration_cache_path=str(cache) if cache else None,
-                            extra_options={"ActivationSymmetric": target.symmetric, "WeightSymmetric": True,
-                                           "QuantizeBias": target.quantize_bias, "CalibStridedMinMax": 1})
-    finally:
-        root.setLevel(level)
+    settings = dict(quant_format=QuantFormat.QDQ, op_types_to_quantize=list(op_types) if op_types else None,
+                    per_channel=True, activation_type=getattr(QuantType, target.activations),
+                    weight_type=QuantType.QInt8, nodes_to_exclude=exclude, calibrate_method=_ort_method(method),
+                    extra_options={"ActivationSymmetric": target.symmetric, "WeightSymmetric": True,
+                                   "QuantizeBias": target.quantize_bias, "CalibStridedMinMax": 1})
+    if len(sets) == 1:
+        _quantize_static(model, tmp, _reader(sets[0], options.batch_size, options.limit), cache, settings)
+    else:
+        with tempfile.TemporaryDirectory(prefix="bcedge-ranges-") as work:
+            if not (cache and Path(cache).is_file()):
+                draws = []
+                for i, calib in enumerate(sets):   # each draw's ranges, through ONNX Runtime's own cache
+                    draws.append(Path(work) / f"draw{i}.json")
+                    _quantize_static(copy.deepcopy(model), Path(work) / "draw.onnx",
+                                     _reader(calib, options.batch_size, options.limit), draws[-1], settings)
+                cache = average_ranges(draws, cache or Path(work) / "averaged.json")
+            _quantize_static(model, tmp, None, cache, settings)
     import onnx
     import onnxruntime
 
@@ -167,5 +180,21 @@ def quantize(src: str | Path, calib_dir: str | Path, out: str | Path, options: Q
                       weights="QInt8 symmetric per-channel",
                       biases="INT32" if target.quantize_bias else "FP32", method=method,
                       op_types=list(op_types) if op_types else "all", fp32_nodes=len(exclude),
-                      calibration={"tiles": min(options.limit or len(calib), len(calib)), "sha256": calib.manifest["tiles_sha256"]})
+                      calibration={"tiles": sum(min(options.limit or len(c), len(c)) for c in sets),
+                                   "draws": len(sets), "ranges": "averaged over the draws" if len(sets) > 1 else "one draw",
+                                   "sha256": [c.manifest["tiles_sha256"] for c in sets]})
     return graph.save(quantized, out, meta)
+
+
+def _quantize_static(model, out: Path, reader, cache: str | Path | None, settings: dict) -> None:
+    """ONNX Runtime's ``quantize_static``, quiet: it logs generic advice on the root logger and prints progress."""
+    from onnxruntime.quantization import quantize_static
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            quantize_static(model, out, reader, calibration_cache_path=str(cache) if cache else None, **settings)
+    finally:
+        root.setLevel(level)

@@ -32,10 +32,17 @@ def image_groups(data: Dataset) -> list[str]:
     return [names[(r.width, r.height)] for r in data.images]
 
 
-def predict(counter, data: Dataset, progress: Callable[[int, int], None] | None = None) -> tuple[list[Detections], list[dict]]:
-    """Detections (image pixels) and the scale used, per image, from ``counter.count_file``."""
+def predict(counter, data: Dataset, progress: Callable[[int, int], None] | None = None,
+            remember_scale: bool = True) -> tuple[list[Detections], list[dict]]:
+    """Detections (image pixels) and the scale used, per image, from ``counter.count_file``.
+
+    ``remember_scale=False``: each image is counted as if it were the first (the auto scale starts from the
+    training images' scale, not the last images'), as ``bcedge count`` does with one image.
+    """
     detections, scales = [], []
     for index, record in enumerate(data.images):
+        if not remember_scale:
+            counter.scale_history = ()
         result = counter.count_file(record.image_path)
         detections.append(result.detections)
         scales.append(result.scale.to_dict() if result.scale else {})
@@ -45,13 +52,14 @@ def predict(counter, data: Dataset, progress: Callable[[int, int], None] | None 
 
 
 def evaluate_runtime(model: str | Path, data: Dataset, tune: bool = False, backend: str = "auto", device: str = "auto",
-                     progress=None, class_map: Mapping[str, str | None] | None = None,
+                     progress=None, class_map: Mapping[str, str | None] | None = None, remember_scale: bool = True,
                      **counter_options) -> tuple[dict, ModelMeta]:
     """Metrics of ``model`` on ``data`` through the counting runtime; with ``tune``, per-class
     thresholds are chosen on ``data`` and stored in the returned metadata (the caller saves it).
 
     The data's class names are matched to the model's (other spellings, common names, ``class_map``:
-    ``bcedge.data.class_names``); the names that changed are in ``metrics["class_map"]``.
+    ``bcedge.data.class_names``); the names that changed are in ``metrics["class_map"]``. ``remember_scale``:
+    see ``predict``.
     """
     from bcedge.runtime.counter import Counter
 
@@ -59,7 +67,7 @@ def evaluate_runtime(model: str | Path, data: Dataset, tune: bool = False, backe
     meta = counter.meta
     data, renamed = relabelled(data, meta.class_names, class_map)
     started = time.perf_counter()
-    predictions, scales = predict(counter, data, progress)
+    predictions, scales = predict(counter, data, progress, remember_scale)
     seconds = time.perf_counter() - started
     if tune:
         meta.score_thresholds = tune_thresholds(match_scores(data, predictions, meta.class_names))
@@ -94,4 +102,5 @@ def scale_summary(scales: list[dict]) -> dict:
         methods[s.get("method", "none")] = methods.get(s.get("method", "none"), 0) + 1
     passes = [s.get("passes", 1) for s in scales]
     return {"methods": methods, "factor_median": round(float(np.median(factors)), 3) if len(factors) else None,
-            "second_pass_share": round(float(np.mean([p > 1 for p in passes])), 3) if passes else 0.0}
+            "second_pass_share": round(float(np.mean([p > 1 for p in passes])), 3) if passes else 0.0,
+            "passes_mean": round(float(np.mean(passes)), 2) if passes else 0.0}

@@ -274,41 +274,70 @@ class Counter:
         return result
 
     def _auto_scale(self, src: ImageSource) -> CountResult:
-        """First pass at a guess, then the estimate; a second pass only where the guess was off."""
+        """First pass at a guess (other scales too if it is unsure), then the estimate; a second pass only where
+        the guess was off."""
         target = scaling.model_cell_px(self.meta)
         typical = scaling.training_median_px(self.meta)
         usual = scaling.clamp(target / typical if typical else 1.0)   # like the training images
         guess = float(np.median(self._recent_factors)) if self._recent_factors else usual
         first_factor = scaling.snap(guess)
-        side = int(scaling.PROBE_SIDE / first_factor)
-        whole = src.width <= side and src.height <= side
-        region = src if whole else CropSource(src, *central_window(src.width, src.height, side))
-        first = self._at_scale(region, scaling.Scale(first_factor, "auto"))
-        measured, cells = scaling.estimate_from(first.detections, self.meta.class_names, (region.width, region.height), target)
+        passes = {first_factor: self._probe(src, first_factor)}   # factor -> (result, region counted)
+        probes = [(first_factor, self._measure(*passes[first_factor], target))]
+        if not probes[0][1].trusted and not self._recent_factors:
+            # a first image, unsure at the training images' scale: a microscope far from it finds nothing there, or
+            # cell parts; look at other scales (a rig's next images start from what this one measured)
+            for factor in scaling.ladder(first_factor):
+                passes[factor] = self._probe(src, factor)
+                probes.append((factor, self._measure(*passes[factor], target)))
+        estimate_s = sum(result.timings["total_s"] for result, _ in passes.values())
+        probe_factor, found = scaling.most_trusted(probes)
+        if probes[0][1].factor is not None and found.factor is not None and scaling.close_enough(found.factor, probes[0][1].factor):
+            probe_factor, found = probes[0]   # the other scales agree with the first pass: its measurement stands
+        measured, cells = found.factor, found.cells
         if measured is None:   # too few cells to measure: the scale of this counter's last images, else the training's
             where = "the scale of the last images counted" if self._recent_factors else "the training images' typical scale"
+            tried = f" at {len(probes)} scales" if len(probes) > 1 else ""
             chosen = scaling.Scale(first_factor, "fallback", cell_px=target / guess, cells=cells,
-                                   note=f"{cells} whole red cells found (at least {scaling.MIN_CELLS} needed): "
+                                   note=f"{cells} whole red cells found{tried} (at least {scaling.MIN_CELLS} needed): "
                                         f"counted at {where}")
-            keep = whole
+            probe_factor = first_factor
         else:
             chosen = scaling.Scale(scaling.snap(measured), "auto", cell_px=target / measured, cells=cells)
-            keep = whole and (chosen.factor == first_factor or scaling.close_enough(measured, first_factor))
+        probe, region = passes[probe_factor]
+        # the pass that measured is the count when it saw the whole image at (nearly) the chosen scale
+        keep = region is src and (chosen.factor == probe_factor or chosen.method == "fallback"
+                                  or scaling.close_enough(measured, probe_factor))
+        chosen.passes = len(probes)
         if keep:
-            chosen.factor, result = first_factor, first
+            chosen.factor, result = probe_factor, probe
+            estimate_s -= probe.timings["total_s"]
         else:
             result = self._at_scale(src, chosen)
-            chosen.passes = 2
-            refined, cells = scaling.estimate_from(result.detections, self.meta.class_names, (src.width, src.height), target)
-            if chosen.method == "auto" and refined is not None and not scaling.close_enough(refined, chosen.factor):
-                measured = refined
-                chosen = scaling.Scale(scaling.snap(refined), "auto", cell_px=target / refined, cells=cells, passes=3)
+            chosen.passes += 1
+            refined = scaling.estimate_from(result.detections, self.meta.class_names, (src.width, src.height), target)
+            if probe_factor != first_factor and refined.factor is not None:
+                measured = refined.factor   # measured near the working scale: a better guess for the next image
+            if chosen.method == "auto" and refined.factor is not None and not scaling.close_enough(refined.factor, chosen.factor):
+                measured = refined.factor
+                chosen = scaling.Scale(scaling.snap(measured), "auto", cell_px=target / measured, cells=refined.cells,
+                                       passes=chosen.passes + 1)
+                estimate_s += result.timings["total_s"]
                 result = self._at_scale(src, chosen)
         result.scale = chosen
-        result.timings["estimate_s"] = first.timings["total_s"] if result is not first else 0.0
+        result.timings["estimate_s"] = estimate_s
         if chosen.method == "auto":   # the measurement, not the snapped factor: the next image's guess
             self._recent_factors.append(measured)
         return result
+
+    def _measure(self, result: CountResult, region: ImageSource, target: float) -> scaling.Measurement:
+        return scaling.estimate_from(result.detections, self.meta.class_names, (region.width, region.height), target)
+
+    def _probe(self, src: ImageSource, factor: float) -> tuple[CountResult, ImageSource]:
+        """A pass at ``factor`` over ``src``, or over its central crop of ``PROBE_SIDE`` model pixels when larger."""
+        side = int(scaling.PROBE_SIDE / factor)
+        whole = src.width <= side and src.height <= side
+        region = src if whole else CropSource(src, *central_window(src.width, src.height, side))
+        return self._at_scale(region, scaling.Scale(factor, "auto")), region
 
     def _at_scale(self, src: ImageSource, scale: scaling.Scale) -> CountResult:
         """Resample to the model's scale, tile, infer, merge; detections back in ``src``'s pixels."""

@@ -11,9 +11,14 @@ user's image to it comes from, in order of trust:
   median), the median diameter of the whole red cells it found gives the scale, and the image is
   counted again only if that scale differs from the guess by more than ``REUSE_TOLERANCE``. Images from
   one rig share a scale, so a stream or folder rarely pays the second pass; the first pass on a
-  large image looks at a central crop only. Too few whole red cells to measure: the scale of the
-  images the counter counted before (the same rig), or with none, the training images' typical
-  scale (their median red cell), said so in the result.
+  large image looks at a central crop only. On a counter's first image, a first pass that finds too
+  few whole red cells, or red cells the detector is unsure of (a guess far from the image's scale:
+  it then finds cell parts), is followed by passes at powers of 2 around the guess (``ladder``); the
+  one whose red cells the detector is surest of gives the scale, unless it agrees with the first
+  pass's. A single image from a microscope of 0.3x or 5x the training magnification is measured, not
+  counted at the training scale; a rig's later images start from its scale. Too few whole red cells at
+  every scale: the scale of the images the counter counted before (the same rig), or with none, the
+  training images' typical scale (their median red cell), said so in the result.
 
 ``SNAP`` keeps images near the working scale at their own pixels (no interpolation, no resampling
 time). ``REUSE_TOLERANCE`` was chosen on the val splits (``benchmarks/scale_estimate.py
@@ -42,6 +47,10 @@ MIN_CELLS = 3                # whole red cells needed for an estimate
 PROBE_SIDE = 512             # the first pass on a large image: a central crop this many model pixels across
 MIN_SCORE = 0.5              # only confident red cells measure the scale (evaluation keeps boxes down to 0.001)
 MIN_FACTOR, MAX_FACTOR = 1 / 16, 8.0
+# A pass far from the working scale finds cell parts or nothing: its confident red cells score about 0.55 on
+# average, against 0.75-0.9 within 2x of it (the default model on TXL-PBC val frames from 0.35x to 5x).
+TRUSTED_CONFIDENCE = 0.7
+LADDER_STEPS = (-3, -2, -1, 1, 2)   # powers of 2 tried around an untrusted first pass: cells 8x larger to 4x smaller
 
 
 @dataclass
@@ -124,17 +133,52 @@ def whole_cell_diameters(detections: Detections, class_names: list[str], image_s
     return whole_box_diameters(detections.xyxy[chosen], *image_size)
 
 
+@dataclass(frozen=True)
+class Measurement:
+    """What one pass says of the scale: the factor its whole red cells give (None: too few of them), and how
+    sure the detector was of its red cells (their mean score)."""
+
+    factor: float | None
+    cells: int
+    confidence: float
+
+    @property
+    def trusted(self) -> bool:
+        """Enough whole red cells, found with the scores the detector gives cells near its working scale."""
+        return self.factor is not None and self.confidence >= TRUSTED_CONFIDENCE
+
+
 def estimate_from(detections: Detections, class_names: list[str], region_size: tuple[int, int],
-                  target_px: float) -> tuple[float | None, int]:
-    """(factor, cells) from a pass's detections in the user's pixels; factor None when too few cells.
+                  target_px: float) -> Measurement:
+    """The scale a pass's detections (in the user's pixels) give.
 
     The factor is the measurement, not snapped: the counter snaps the factor it counts at, and keeps
     the measurements as its guess for the next image of the stream.
     """
     diameters = whole_cell_diameters(detections, class_names, region_size)
+    confident = np.zeros(0, np.float32)
+    if SCALE_CLASS in class_names and len(detections):
+        red = detections.class_ids == class_names.index(SCALE_CLASS)
+        confident = detections.scores[red & (detections.scores >= MIN_SCORE)]
+    confidence = float(confident.mean()) if len(confident) else 0.0
     if len(diameters) < MIN_CELLS:
-        return None, int(len(diameters))
-    return clamp(target_px / float(np.median(diameters))), int(len(diameters))
+        return Measurement(None, int(len(diameters)), confidence)
+    return Measurement(clamp(target_px / float(np.median(diameters))), int(len(diameters)), confidence)
+
+
+def ladder(guess: float) -> list[float]:
+    """Other scales to look at when a pass at ``guess`` finds no cells it is sure of: powers of 2 around it."""
+    factors = [clamp(guess * 2.0 ** k) for k in LADDER_STEPS]
+    return sorted({f for f in factors if not close_enough(f, guess, 0.1)})
+
+
+def most_trusted(measurements: list[tuple[float, Measurement]]) -> tuple[float, Measurement]:
+    """The (probe factor, measurement) whose red cells the detector was surest of, among those that measured;
+    of equally sure ones (to 0.01), the one that measured nearest its own scale."""
+    measured = [m for m in measurements if m[1].factor is not None]
+    if not measured:
+        return measurements[0]
+    return max(measured, key=lambda m: (round(m[1].confidence, 2), -abs(math.log(m[1].factor / m[0]))))
 
 
 def close_enough(a: float, b: float, tolerance: float | None = None) -> bool:

@@ -49,7 +49,8 @@ def test_qdq_int8_export(exported, calib_dir, tmp_path):
     step = meta.recipe["convert"][-1]
     assert meta.precision == "int8" and step["step"] == "quantize" and step["calibration"]["tiles"] == 8
     assert step["target"] == "tensorrt" and step["activations"] == "QInt8 symmetric" and step["biases"] == "FP32"
-    assert step["calibration"]["sha256"] == CalibrationSet.load(calib_dir).manifest["tiles_sha256"]
+    assert step["calibration"]["sha256"] == [CalibrationSet.load(calib_dir).manifest["tiles_sha256"]]
+    assert step["calibration"]["draws"] == 1
 
     ref, int8 = load_backend(fp32), load_backend(out)
     batches = tile_batches(np.asarray(CalibrationSet.load(calib_dir).tiles), batch_size=8)
@@ -58,6 +59,32 @@ def test_qdq_int8_export(exported, calib_dir, tmp_path):
     assert report.pairs[0].tolerance == TOLERANCES["int8"]
     assert report.pairs[0].raw_ok, report.format()
 
+
+
+def test_ranges_averaged_over_draws(exported, calib_dir, tiny_voc, tmp_path):
+    """Several calibration sets: each tensor's range is the mean of the sets' own ranges."""
+    import json
+
+    from bcedge.convert.calibration import TileSpec, build_calibration_set
+    from bcedge.data import load_dataset
+
+    _, fp32 = exported("fcos_efficientnet_lite0", pretrained=True)
+    other = build_calibration_set(load_dataset(tiny_voc), tmp_path / "other", TileSpec((64, 64), overlap=8),
+                                  count=16, seed=1).root
+    options = QuantOptions(method="minmax", limit=8)
+    alone = [tmp_path / "a.json", tmp_path / "b.json"]
+    for calib, cache in zip((calib_dir, other), alone):
+        quantize(fp32, calib, tmp_path / "one.onnx", options, cache=cache)
+    averaged = tmp_path / "both.json"
+    out = quantize(fp32, [calib_dir, other], tmp_path / "both.onnx", options, cache=averaged)
+    ranges = [json.loads(p.read_text())["data"] for p in (*alone, averaged)]
+    differ = [t for t in ranges[0] if ranges[0][t]["highest"] != ranges[1][t]["highest"]]
+    assert differ, "two draws of tiles give some tensor other ranges"
+    for tensor in differ:
+        a, b, mean = (r[tensor]["highest"]["data"][0] for r in ranges)
+        assert mean == pytest.approx((a + b) / 2, rel=1e-6)
+    calibration = read_onnx_meta(out).recipe["convert"][-1]["calibration"]
+    assert calibration["draws"] == 2 and calibration["tiles"] == 16 and len(calibration["sha256"]) == 2
 
 
 def test_quantize_refuses_mismatched_inputs(exported, calib_dir, tmp_path):

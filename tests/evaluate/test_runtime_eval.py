@@ -120,3 +120,25 @@ def test_eval_matches_other_class_names_to_the_models(tmp_path, capsys):
     assert "class 'Leukocyte' of the data counted as 'WBC'" in printed and "class 'difficult': boxes left out" in printed
     assert figures[1]["class_map"] == {**{v: k for k, v in renamed.items()}, "difficult": None}
     assert figures[1]["mAP50"] == figures[0]["mAP50"] and figures[1]["count_error"] == figures[0]["count_error"]
+
+
+def test_predict_can_count_each_image_as_if_it_were_the_first(tmp_path):
+    """``remember_scale=False``: no image's scale guess comes from the images before it."""
+    from types import SimpleNamespace
+
+    from bcedge.evaluate.runtime_eval import predict
+
+    class RememberingCounter:
+        def __init__(self) -> None:
+            self.scale_history, self.seen = (), []
+
+        def count_file(self, path):
+            self.seen.append(self.scale_history)
+            self.scale_history = (*self.scale_history, 0.5)
+            return SimpleNamespace(detections=Detections.empty(), scale=None)
+
+    data = Dataset([ImageAnnotation(tmp_path / f"{i}.png", 10, 10, np.zeros((0, 4)), []) for i in range(3)], NAMES)
+    for remember, seen in ((True, [(), (0.5,), (0.5, 0.5)]), (False, [(), (), ()])):
+        counter = RememberingCounter()
+        predict(counter, data, remember_scale=remember)
+        assert counter.seen == seen

@@ -127,6 +127,42 @@ def test_a_stream_reuses_the_last_scale_so_the_second_frame_takes_one_pass():
     assert second.timings["estimate_s"] == 0.0
 
 
+class PartsBackend(DiskBackend):
+    """Like a detector far from its working scale: a disk over twice the working size is "found" as a part of
+    it (a box half its size) with a middling score, as the default model finds parts of cells it sees 3x too big."""
+
+    def infer(self, batch: np.ndarray):
+        boxes, scores = super().infer(batch)
+        sides = np.maximum(boxes[..., 2] - boxes[..., 0], boxes[..., 3] - boxes[..., 1])
+        parts = sides > 2 * CELL_PX
+        centre = (boxes[..., :2] + boxes[..., 2:]) / 2
+        half = (boxes[..., 2:] - boxes[..., :2]) / 4
+        boxes[parts] = np.concatenate([centre - half, centre + half], axis=-1)[parts]
+        scores[parts, 0] = 0.55
+        return boxes, scores
+
+
+def test_a_fresh_image_far_from_the_training_scale_is_measured_on_other_scales():
+    # red cells of 400 px: the first guess (100 px, the training images') sees them 4x too large, finds parts
+    # of them, unsure; the passes at other scales find whole cells, sure of them, and give the scale
+    image, truth = smear(400, size=(2400, 1800))
+    result = Counter(PartsBackend(scaled_meta()), cell_size="auto").count(image)
+    assert result.scale.method == "auto" and result.scale.cell_px == pytest.approx(400, rel=0.12)
+    assert result.counts["RBC"] == len(truth)
+    # the guess, the ladder; the pass at 0.14 saw the whole image at the scale it measured: it is the count
+    assert result.scale.passes == 1 + len(scaling.ladder(CELL_PX / 100.0))
+    assert result.timings["estimate_s"] > 0
+    # a stream from that microscope: the next frame starts at the measured scale, one pass
+    counter = Counter(PartsBackend(scaled_meta()), cell_size="auto")
+    counter.count(image)
+    assert counter.count(smear(400, size=(2400, 1800), seed=3)[0]).scale.passes == 1
+
+
+def test_the_ladder_brackets_the_guess_within_the_factor_limits():
+    assert scaling.ladder(0.5) == [0.0625, 0.125, 0.25, 1.0, 2.0]
+    assert scaling.ladder(0.1) == [scaling.MIN_FACTOR, 0.2, 0.4]   # 0.05 and below: clamped, once
+
+
 def test_models_without_a_pixel_scale_count_at_their_tile_scale():
     meta = scaled_meta()
     meta.pixel_scale = {}
