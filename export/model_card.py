@@ -12,6 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["RBC", "WBC", "Platelets"]
 APPEARANCE = ROOT / "benchmarks/results/appearance_amd-epyc-2cpu.json"
+MAGNIFICATION = ROOT / "benchmarks/results/magnification_amd-epyc-2cpu.json"
 SETS = {"bccd_val": "BCCD val (87 images, BCCD's labels)", "txl_pbc_val": "TXL-PBC val (279 images, four sources)",
         "bccd_val_half_size": "BCCD val at half size (red cells ~52 px)"}
 
@@ -48,6 +49,21 @@ def group_rows(report: dict) -> str:
 def appearance_results(path: Path = APPEARANCE) -> dict | None:
     """``benchmarks/appearance.py``'s results for the card, when they have been measured."""
     return json.loads(path.read_text()) if path.exists() else None
+
+
+def magnification_rows(path: Path = MAGNIFICATION) -> str:
+    """The val splits at other magnifications (``benchmarks/magnification.py``): a folder, and each image alone."""
+    if not path.exists():
+        return "(not measured: run `benchmarks/magnification.py`)"
+    splits = json.loads(path.read_text())["splits"]
+    factors = list(next(iter(splits.values())))
+    modes = [m for m in ("folder", "alone") if all(m in splits[s][f] for s in splits for f in factors)]
+    rows = [f"| factor | {' | '.join(f'{split}, {mode}' for split in splits for mode in modes)} |",
+            "|---|" + "---:|" * (len(splits) * len(modes))]
+    for factor in factors:
+        cells = [f"{splits[split][factor][mode]['mAP50']:.3f}" for split in splits for mode in modes]
+        rows.append(f"| {factor} | {' | '.join(cells)} |")
+    return "\n".join(rows)
 
 
 def appearance_rows(appearance: dict | None) -> str:
@@ -147,6 +163,15 @@ shift is: `bcedge/data/appearance.py`), through the counting runtime, no option 
 
 A greyscale image is still flagged `greyscale` in the output: without stain colours, platelets are the class
 that suffers most.
+
+## Other magnifications
+
+mAP50 with each val split resampled by the factor (0.3x: red cells of about 25 px; 5x: about 450 px), no option
+given (`benchmarks/magnification.py`). "folder": one counter for the split, as for a folder from one microscope;
+"alone": a fresh counter for each image, as `bcedge count` counts a single image, whose first guess is the
+training images' scale:
+
+{magnification_rows()}
 
 ## INT8
 
