@@ -290,9 +290,7 @@ class Counter:
                 passes[factor] = self._probe(src, factor)
                 probes.append((factor, self._measure(*passes[factor], target)))
         estimate_s = sum(result.timings["total_s"] for result, _ in passes.values())
-        probe_factor, found = scaling.most_trusted(probes)
-        if probes[0][1].factor is not None and found.factor is not None and scaling.close_enough(found.factor, probes[0][1].factor):
-            probe_factor, found = probes[0]   # the other scales agree with the first pass: its measurement stands
+        probe_factor, found = scaling.chosen_probe(probes)
         measured, cells = found.factor, found.cells
         if measured is None:   # too few cells to measure: the scale of this counter's last images, else the training's
             where = "the scale of the last images counted" if self._recent_factors else "the training images' typical scale"
@@ -314,10 +312,11 @@ class Counter:
         else:
             result = self._at_scale(src, chosen)
             chosen.passes += 1
-            refined = scaling.estimate_from(result.detections, self.meta.class_names, (src.width, src.height), target)
+            refined = self._measure(result, src, target)
             if probe_factor != first_factor and refined.factor is not None:
                 measured = refined.factor   # measured near the working scale: a better guess for the next image
-            if chosen.method == "auto" and refined.factor is not None and not scaling.close_enough(refined.factor, chosen.factor):
+            off = refined.factor is not None and not scaling.close_enough(refined.factor, chosen.factor)
+            if chosen.method == "auto" and off:
                 measured = refined.factor
                 chosen = scaling.Scale(scaling.snap(measured), "auto", cell_px=target / measured, cells=refined.cells,
                                        passes=chosen.passes + 1)
@@ -330,6 +329,7 @@ class Counter:
         return result
 
     def _measure(self, result: CountResult, region: ImageSource, target: float) -> scaling.Measurement:
+        """The scale a pass over ``region`` gives (``result``'s detections are in ``region``'s pixels)."""
         return scaling.estimate_from(result.detections, self.meta.class_names, (region.width, region.height), target)
 
     def _probe(self, src: ImageSource, factor: float) -> tuple[CountResult, ImageSource]:

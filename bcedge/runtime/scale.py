@@ -172,13 +172,17 @@ def ladder(guess: float) -> list[float]:
     return sorted({f for f in factors if not close_enough(f, guess, 0.1)})
 
 
-def most_trusted(measurements: list[tuple[float, Measurement]]) -> tuple[float, Measurement]:
-    """The (probe factor, measurement) whose red cells the detector was surest of, among those that measured;
-    of equally sure ones (to 0.01), the one that measured nearest its own scale."""
-    measured = [m for m in measurements if m[1].factor is not None]
+def chosen_probe(probes: list[tuple[float, Measurement]]) -> tuple[float, Measurement]:
+    """The (probe factor, measurement) that sets the scale, from the first pass and the ladder's: the one whose red
+    cells the detector was surest of (of equally sure ones, to 0.01, the one that measured nearest its own scale),
+    unless the first pass measured within ``REUSE_TOLERANCE`` of it; the first pass when none measured."""
+    first = probes[0]
+    measured = [p for p in probes if p[1].factor is not None]
     if not measured:
-        return measurements[0]
-    return max(measured, key=lambda m: (round(m[1].confidence, 2), -abs(math.log(m[1].factor / m[0]))))
+        return first
+    surest = max(measured, key=lambda p: (round(p[1].confidence, 2), -abs(math.log(p[1].factor / p[0]))))
+    agrees = first[1].factor is not None and close_enough(surest[1].factor, first[1].factor)
+    return first if agrees else surest
 
 
 def close_enough(a: float, b: float, tolerance: float | None = None) -> bool:
