@@ -12,7 +12,8 @@ Steps, all through the library and the counting runtime (what ``bcedge count`` d
 3. evaluate the tuned artifact on both val splits (per source group), on BCCD val at half size, and
    count boxes per white cell;
 4. INT8 for CPUs (ONNX Runtime Q/DQ, calibrated on training images resampled to the model's scale,
-   never val; the TensorRT target's ranges averaged over four draws of 400 tiles), evaluated the same way; the TensorRT-target Q/DQ graph is evaluated too (in ONNX Runtime);
+   never val), evaluated the same way; the TensorRT-target Q/DQ graph too (in ONNX Runtime; its ranges
+   averaged over four draws of 400 tiles);
 5. evaluate on the BCCD val frames TXL-PBC re-annotated, with both label sets (and the previous default);
 6. write default.onnx, default.int8.onnx, default.md (the model card, export/model_card.py) and a results JSON.
 """
@@ -163,17 +164,17 @@ def cpu_latency_ms(model: Path, size: tuple[int, int], repeats: int = 20) -> dic
     return {"median_ms": round(statistics.median(times), 2), "tile": f"{size[0]}x{size[1]}", "batch": 1, "runs": repeats}
 
 
-def calibration_draws(base: Path, train: Dataset | None, meta, rebuild: bool) -> list[Path]:
+def calibration_draws(base: Path, txl: Path, bccd: Path, meta, rebuild: bool) -> list[Path]:
     """The calibration sets, one per seed (``base`` is seed 0's, the others beside it); missing ones (all of them
-    with ``rebuild``) are drawn from ``train``. The runtime counts an image anywhere within its first-pass tolerance
-    of the working scale, so each draw spans that range."""
+    with ``rebuild``) are drawn from the training images. The runtime counts an image anywhere within its first-pass
+    tolerance of the working scale, so each draw spans that range."""
     draws = [base if seed == 0 else base.with_name(f"{base.name}_seed{seed}") for seed in CALIBRATION_SEEDS]
-    for seed, folder in zip(CALIBRATION_SEEDS, draws):
-        if rebuild or not (folder / "tiles.npy").is_file():
-            train = train or training_sources(ROOT.parent / "shared/data/txl-pbc", ROOT.parent / "shared/data/bccd",
-                                              log=lambda *_: None)
-            build_scaled_calibration_set(train, folder, meta.pixel_scale["cell_px"], (320, 320), count=400, seed=seed,
-                                         pad_value=meta.pad_value, jitter=REUSE_TOLERANCE)
+    missing = [(seed, folder) for seed, folder in zip(CALIBRATION_SEEDS, draws)
+               if rebuild or not (folder / "tiles.npy").is_file()]
+    train = training_sources(txl, bccd, log=lambda *_: None) if missing else None
+    for seed, folder in missing:
+        build_scaled_calibration_set(train, folder, meta.pixel_scale["cell_px"], (320, 320), count=400, seed=seed,
+                                     pad_value=meta.pad_value, jitter=REUSE_TOLERANCE)
     return draws
 
 
@@ -202,7 +203,7 @@ def redo_int8(args) -> int:
     results file stays as measured."""
     work = Path(tempfile.mkdtemp(prefix="bcedge_default_"))
     report = json.loads(args.results.read_text())
-    calib = calibration_draws(args.calib, None, read_meta(args.out), rebuild=False)
+    calib = calibration_draws(args.calib, args.txl, args.bccd, read_meta(args.out), rebuild=False)
     int8_twins(args.out, calib, val_sets(args.txl, args.bccd), work, report)
     report["calibration"] = calibration_summary(calib)
     return write_report(args, report, work)
@@ -266,8 +267,7 @@ def main() -> int:
                                   "half": round(pooled_recall(report["fp32"]["bccd_val_half_size"]), 4)}
     print("half-size recall", report["half_size_recall"], flush=True)
 
-    train = training_sources(args.txl, args.bccd, log=lambda *_: None)
-    calib = calibration_draws(args.calib, train, meta, rebuild=True)
+    calib = calibration_draws(args.calib, args.txl, args.bccd, meta, rebuild=True)
     int8_twins(args.out, calib, sets, work, report)
     ours, theirs = relabelled_bccd_val(sets["bccd_val"], args.txl)
     report["relabelled"] = {"frames": len(ours), "new_bccd_labels": evaluate(args.out, ours)["mAP50"],
