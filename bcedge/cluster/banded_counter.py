@@ -5,8 +5,9 @@ estimate (its probe pass, the full pass, the refinement), the merge with the gri
 mapping back to image pixels and the containment rule. Only its tile stages are replaced: where
 ``Counter`` reads a batch of tiles and infers it, this one sends bands of the grid to workers
 (``bcedge.cluster.bands``) and takes back each tile's detections. So a huge image's result is the
-local run's by construction, and the driver never reads its pixels nor loads the model
-(``MetaOnly`` stands in for the backend: the metadata and the workers' description).
+local run's by construction. The driver reads only a central window of each pass's pixels (the noise
+measure, ``bcedge.runtime.denoise``; its decision goes to the workers with the bands) and never loads
+the model (``MetaOnly`` stands in for the backend: the metadata and the workers' description).
 """
 from __future__ import annotations
 
@@ -53,10 +54,10 @@ class BandedCounter(Counter):
     # -- Counter's tile stages, replaced: bands go out, tile detections come back -----------------
 
     def _batches(self, src: ImageSource, grid: TileGrid):
-        window, factor = view_region(src)
+        window, factor, smooth = view_region(src)
         shape = (grid.tile_w, grid.tile_h, len(grid))
         ranges = split_bands(len(grid), grid.n_cols, self.batch_for(grid), band_target(len(grid), self._workers))
-        jobs = [BandJob(self._path, window, factor, r, shape) for r in ranges]
+        jobs = [BandJob(self._path, window, factor, r, shape, smooth) for r in ranges]
         for outcome in self._send(jobs):   # all sent before the first is awaited
             yield src, grid, outcome
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from bcedge.cluster.jobs import BandJob, BandOutcome
 from bcedge.runtime.pipeline import batched, run_stages
+from bcedge.runtime.denoise import SmoothedSource
 from bcedge.runtime.resample import CropSource, ResampledSource
 from bcedge.runtime.sources import ImageSource, iter_tiles, open_image
 from bcedge.runtime.tiling import Strip, TileGrid
@@ -73,27 +74,32 @@ class GridRange:
         return out
 
 
-def band_view(source: ImageSource, window: tuple[int, int, int, int] | None, factor: float) -> ImageSource:
-    """What ``Counter`` tiles for a pass: the image (or its probe window) at the pass's scale."""
+def band_view(source: ImageSource, window: tuple[int, int, int, int] | None, factor: float,
+              smooth: float = 0.0) -> ImageSource:
+    """What ``Counter`` tiles for a pass: the image (or its probe window) at the pass's scale, smoothed if noisy."""
     region = CropSource(source, *window) if window else source
-    return region if factor == 1.0 else ResampledSource(region, factor)
+    view = region if factor == 1.0 else ResampledSource(region, factor)
+    return SmoothedSource(view, smooth) if smooth else view
 
 
-def view_region(view: ImageSource) -> tuple[tuple[int, int, int, int] | None, float]:
-    """``band_view``'s arguments back from a view ``Counter`` made: (window or None, factor)."""
+def view_region(view: ImageSource) -> tuple[tuple[int, int, int, int] | None, float, float]:
+    """``band_view``'s arguments back from a view ``Counter`` made: (window or None, factor, smooth)."""
+    smooth = 0.0
+    if isinstance(view, SmoothedSource):
+        view, smooth = view.source, view.sigma
     factor = 1.0
     if isinstance(view, ResampledSource):
         view, factor = view.source, view.factor
     if isinstance(view, CropSource):
-        return (view.x0, view.y0, view.x0 + view.width, view.y0 + view.height), factor
-    return None, factor
+        return (view.x0, view.y0, view.x0 + view.width, view.y0 + view.height), factor, smooth
+    return None, factor, smooth
 
 
 def count_band(counter, job: BandJob) -> BandOutcome:
     """Detections of each tile of ``job`` (tile pixels), through the counter's own tile stages
     (prepare, infer, decode), so they are what the local run's ``Counter`` finds on those tiles."""
     with open_image(job.path) as source:
-        view = band_view(source, job.window, job.factor)
+        view = band_view(source, job.window, job.factor, job.smooth)
         grid = counter.plan(view.width, view.height)
         if (grid.tile_w, grid.tile_h, len(grid)) != tuple(job.grid):
             raise ValueError(f"{job.path}: this worker plans {len(grid)} tiles of {grid.tile_w}x{grid.tile_h}, the "

@@ -34,13 +34,15 @@ class ImageOutcome:
 @dataclass(frozen=True)
 class BandJob:
     """Tiles ``tiles[0]:tiles[1]`` of the grid a ``Counter`` lays over ``path`` (cropped to ``window``,
-    resampled by ``factor``); ``grid`` is that grid's (tile_w, tile_h, tiles), checked by the worker."""
+    resampled by ``factor``, blurred by ``smooth`` px when the driver found it noisy, 0: not); ``grid`` is
+    that grid's (tile_w, tile_h, tiles), checked by the worker."""
 
     path: str
     window: tuple[int, int, int, int] | None
     factor: float
     tiles: tuple[int, int]
     grid: tuple[int, int, int]
+    smooth: float = 0.0
 
 
 @dataclass

@@ -80,6 +80,7 @@ SHIFTS: dict[str, Shift] = {
     "greyscale": Shift("a monochrome camera", _greyscale),
     "jpeg 25": Shift("a camera's strong JPEG compression (quality 25)", _jpeg(25)),
     "sensor noise": Shift("a noisy sensor (Gaussian noise, sigma 10 grey levels)", _noise(10.0)),
+    "heavy noise": Shift("a very noisy sensor: high gain, a dim field (Gaussian noise, sigma 20 grey levels)", _noise(20.0)),
 }
 
 

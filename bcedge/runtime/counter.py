@@ -29,6 +29,7 @@ from bcedge.detections import Detections
 from bcedge.runtime import scale as scaling
 from bcedge.runtime.containment import rules_from_meta, suppress_contained
 from bcedge.runtime.decode import PRE_NMS_TOPK, class_thresholds, decode
+from bcedge.runtime.denoise import smoothed_if_noisy
 from bcedge.runtime.frames import check_frame, check_size, source_flags
 from bcedge.runtime.device_merge import DeviceTiles
 from bcedge.runtime.merge import MergeParams, check_strategy, merge_tiles
@@ -84,7 +85,8 @@ class Counter:
                  batch_size: int = 4, merge: str = "core", nms_backend: str = "auto",
                  grid_offset: tuple[int, int] = (0, 0), max_pixels: int | None = None,
                  cell_size: float | str | None = "auto", um_per_px: float | None = None,
-                 score_floor: float | None = None, max_tile: int = MAX_SIDE, device_decode: bool = False) -> None:
+                 score_floor: float | None = None, max_tile: int = MAX_SIDE, device_decode: bool = False,
+                 denoise: bool = True) -> None:
         self.backend = backend
         self.max_pixels = max_pixels  # pixel budget per image (bcedge.runtime.frames; None: memory / 16 bytes)
         self.meta: ModelMeta = backend.meta
@@ -92,6 +94,7 @@ class Counter:
             raise ValueError(f"batch size must be at least 1, got {batch_size}")
         scaling.check_scale_options(cell_size, um_per_px)
         self.cell_size, self.um_per_px = cell_size, um_per_px
+        self.denoise = denoise   # smooth a noisy camera's images (``runtime.denoise``)
         self.max_tile, self.tile_cost = int(max_tile), TileCost.from_meta(self.meta.tile_cost)
         self.tile = self._tile_size(tile)   # None: chosen per image (dynamic-input models)
         self.overlap = overlap if overlap is not None else self._default_overlap()
@@ -183,7 +186,7 @@ class Counter:
         """Count one RGB uint8 frame (H, W, 3) of any size (greyscale: counted, flagged)."""
         frame, flags = check_frame(frame, self.max_pixels, source)
         result = self._run(ArraySource(frame, name=source))
-        result.flags = flags
+        result.flags = flags + result.flags
         return result
 
     def count_file(self, path: str | Path) -> CountResult:
@@ -191,7 +194,7 @@ class Counter:
         with open_image(path) as src:
             check_size(src.width, src.height, self.max_pixels, src.name)
             result = self._run(src)
-            result.flags = source_flags(src)
+            result.flags = source_flags(src) + result.flags
             return result
 
     def stream(self, frames: Iterable[np.ndarray] | str | int | Path, policy: str = "all",
@@ -343,6 +346,7 @@ class Counter:
         """Resample to the model's scale, tile, infer, merge; detections back in ``src``'s pixels."""
         started = time.perf_counter()
         view = src if scale.factor == 1.0 else ResampledSource(src, scale.factor)
+        view, flags = smoothed_if_noisy(view) if self.denoise else (view, [])
         grid = self.plan(view.width, view.height)
         run = run_inline if len(grid) <= self.batch_for(grid) else run_stages   # one batch: nothing to overlap
         if self._device_decode and self.merge == "core" and not self._tile_hooks:
@@ -367,4 +371,4 @@ class Counter:
         done = time.perf_counter()
         timings = {"total_s": done - started, "merge_s": done - merge_started}
         return CountResult(detections, list(self.meta.class_names), (src.width, src.height), len(grid), timings,
-                           src.name, scale=scale, tile=(grid.tile_w, grid.tile_h))
+                           src.name, flags=flags, scale=scale, tile=(grid.tile_w, grid.tile_h))

@@ -23,7 +23,9 @@ import numpy as np
 from bcedge.runtime.sources import ImageSource, ImageTooLarge
 
 GREYSCALE = "greyscale"
-FLAG_NOTES = {GREYSCALE: "greyscale input: the model was trained on colour smears; counts may be less accurate"}
+NOISY = "noisy"   # set by the counter (``bcedge.runtime.denoise``), not by the input checks
+FLAG_NOTES = {GREYSCALE: "greyscale input: the model was trained on colour smears; counts may be less accurate",
+              NOISY: "a noisy camera's grain: smoothed before counting; counts may be less accurate"}
 BYTES_PER_PIXEL = 16
 FALLBACK_BUDGET = 2**29  # when the memory size cannot be read
 

@@ -20,12 +20,12 @@ def _options(parser_args: list[str]) -> argparse.Namespace:
 def test_defaults_are_auto_everywhere():
     args = _options([])
     assert (args.model, args.backend, args.device) == ("default", "auto", "auto")
-    assert scale_options(args) == {"cell_size": "auto", "um_per_px": None, "tile": "auto"}
+    assert scale_options(args) == {"cell_size": "auto", "um_per_px": None, "tile": "auto", "denoise": True}
 
 
 def test_values_are_parsed():
-    args = _options(["--cell-size", "42.5", "--tile", "512x384"])
-    assert scale_options(args) == {"cell_size": 42.5, "um_per_px": None, "tile": (512, 384)}
+    args = _options(["--cell-size", "42.5", "--tile", "512x384", "--no-smoothing"])
+    assert scale_options(args) == {"cell_size": 42.5, "um_per_px": None, "tile": (512, 384), "denoise": False}
     assert _options(["--um-per-px", "0.17"]).um_per_px == 0.17
 
 
@@ -45,7 +45,7 @@ def _help(command: str) -> dict[str, str]:
 
 def test_count_and_watch_share_one_definition():
     count, watch = _help("count"), _help("watch")
-    for option in ("--model", "--backend", "--device", "--cell-size", "--um-per-px", "--tile"):
+    for option in ("--model", "--backend", "--device", "--cell-size", "--um-per-px", "--tile", "--no-smoothing"):
         assert count[option] == watch[option], option
 
 
@@ -72,6 +72,7 @@ def test_watch_passes_the_scale_to_the_counter(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(service, "open_counter", open_counter)
     assert main(["watch", str(tmp_path), "--out", str(tmp_path / "out"), "--cell-size", "40", "--once"]) == 2
     assert calls[0]["cell_size"] == 40.0 and calls[0]["tile"] == "auto" and calls[0]["um_per_px"] is None
+    assert calls[0]["denoise"] is True
     assert "stop here" in capsys.readouterr().err
 
 

@@ -62,7 +62,7 @@ def test_a_band_finds_on_each_of_its_tiles_what_the_local_counter_finds(slide, w
     with open_image(slide) as src:
         view = band_view(src, None, factor)
         grid = local.plan(view.width, view.height)
-    assert view_region(view) == (None, factor)
+    assert view_region(view) == (None, factor, 0.0)
     outcome = count_band(worker.counter, BandJob(str(slide), None, factor, (3, 9), (grid.tile_w, grid.tile_h, len(grid))))
     assert [index for index, _ in outcome.per_tile] == list(range(3, 9))
     for index, dets in outcome.per_tile:
@@ -75,12 +75,17 @@ def test_a_grid_the_worker_would_plan_otherwise_is_refused(slide, worker):
     assert "999 of 256x256" in str(worker.count_band(job).error)
 
 
-@pytest.mark.parametrize("grey,histories", [(False, [(), (0.7,)]), (True, [()])])
-def test_counting_in_bands_gives_the_local_result_scale_estimate_included(tmp_path, slide, worker, grey, histories):
-    path = slide
-    if grey:   # the reader's greyscale note must reach the driver's flags
+@pytest.mark.parametrize("look,histories", [("colour", [(), (0.7,)]), ("grey", [()]), ("noisy", [()])])
+def test_counting_in_bands_gives_the_local_result_scale_estimate_included(tmp_path, slide, worker, look, histories):
+    path, flags = slide, {"colour": [], "grey": ["greyscale"], "noisy": ["noisy"]}[look]
+    if look == "grey":   # the reader's greyscale note must reach the driver's flags
         path = tmp_path / "grey.tif"
         tifffile.imwrite(path, tifffile.imread(slide)[..., 1], bigtiff=True, rowsperstrip=64)
+    if look == "noisy":   # the driver's smoothing decision must reach the workers
+        path = tmp_path / "noisy.tif"
+        grain = np.random.default_rng(0).normal(0, 15, tifffile.imread(slide).shape)
+        tifffile.imwrite(path, np.clip(tifffile.imread(slide) + grain, 0, 255).astype(np.uint8), bigtiff=True,
+                         rowsperstrip=64, photometric="rgb")
     local = Counter.load("default", **OPTIONS)
     sent = []
 
@@ -96,6 +101,7 @@ def test_counting_in_bands_gives_the_local_result_scale_estimate_included(tmp_pa
         assert np.array_equal(got.detections.xyxy, expected.detections.xyxy)
         assert np.array_equal(got.detections.scores, expected.detections.scores)
         assert got.counts == expected.counts and got.scale == expected.scale and got.tiles == expected.tiles
-        assert got.flags == expected.flags == (["greyscale"] if grey else [])
+        assert got.flags == expected.flags == flags
+    assert all(job.smooth > 0 for job in sent) == (look == "noisy")
     assert any(job.window for job in sent)                       # the probe pass went out as a window
     assert len({job.tiles for job in sent if not job.window}) > 2   # the full passes in several bands
