@@ -67,7 +67,7 @@ def magnification_rows(path: Path = MAGNIFICATION) -> str:
 
 
 def appearance_rows(appearance: dict | None) -> str:
-    """The val splits under other labs' stains, lamps and cameras: this model against the one before it."""
+    """The val splits under other labs' stains, lamps and cameras, per model measured (side by side, one run)."""
     if not appearance:
         return "(not measured: run `benchmarks/appearance.py`)"
     labels = list(appearance["models"])
@@ -162,7 +162,9 @@ shift is: `bcedge/data/appearance.py`), through the counting runtime, no option 
 {appearance_rows(appearance)}
 
 A greyscale image is still flagged `greyscale` in the output: without stain colours, platelets are the class
-that suffers most.
+that suffers most. A grainy image (sensor noise over 2 grey levels at the model's scale) is blurred by 1-1.5 model
+px before counting and flagged `noisy` (`bcedge/runtime/denoise.py`); "not smoothed" is the same model with
+`--no-smoothing`. Images without grain are never smoothed: the "none" rows are equal.
 
 ## Other magnifications
 

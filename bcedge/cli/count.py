@@ -58,7 +58,7 @@ def _count(p: argparse.ArgumentParser):
 
     def run(args) -> int:
         from bcedge.atomic import atomic_write_json, atomic_write_text, check_writable
-        from bcedge.report.counts import (build_report, error_entry, model_info, report_csv, report_table, scale_note,
+        from bcedge.report.counts import (build_report, error_entry, legend_notes, model_info, report_csv, report_table,
                                           result_entry)
         from bcedge.report.names import escape_name, escape_text
         from bcedge.report.overlay import overlay_path, write_source_overlay
@@ -92,7 +92,7 @@ def _count(p: argparse.ArgumentParser):
                 extra = {}
                 if args.overlay is not None:
                     target = write_source_overlay(overlay_path(args.overlay, name), path, result.detections, classes,
-                                                  notes=scale_note(result))
+                                                  notes=legend_notes(result))
                     extra["overlay"] = escape_name(target)
                 images.append(result_entry(escape_name(path), result, detections=True, image_id=image_id, **extra))
         for video in videos:

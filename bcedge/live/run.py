@@ -93,7 +93,7 @@ def run_live(counter: Any, source: Any, options: LiveOptions, say: IO[str] | Non
     name; ``say`` receives progress lines (fields mode) and is stderr by default."""
     import time
 
-    from bcedge.report.counts import scale_note
+    from bcedge.report.counts import legend_notes
     from bcedge.runtime.live_stream import FrameStream
 
     say = say or sys.stderr
@@ -118,7 +118,7 @@ def run_live(counter: Any, source: Any, options: LiveOptions, say: IO[str] | Non
                 if fields:
                     print(fields.line(), file=say, flush=True)
                 if video:
-                    video.write(result, notes=[f"frame {result.frame_index}", *scale_note(result)])
+                    video.write(result, notes=[f"frame {result.frame_index}", *legend_notes(result)])
                 for callback in options.on_result:
                     callback(result, stream)
                 summary.counted += 1

@@ -84,6 +84,12 @@ def scale_note(result: Any) -> list[str]:
     return [f"scale x{scale.factor:.2f} ({how}{cell})"]
 
 
+def legend_notes(result: Any) -> list[str]:
+    """The overlay legend's lines under the counts: the scale (``scale_note``) and the flags (``noisy``: smoothed)."""
+    flags = list(getattr(result, "flags", None) or ())
+    return scale_note(result) + ([f"flags: {', '.join(flags)}"] if flags else [])
+
+
 def failed_entry(path: str, error: str, message: str, status: str = "skipped", **extra: Any) -> dict[str, Any]:
     """An input that was not counted: its name, why (the error's class and message), and ``status``
     (``skipped`` by ``bcedge count``, ``quarantined`` by the watch service)."""

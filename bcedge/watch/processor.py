@@ -227,9 +227,9 @@ class FileProcessor:
 
     def _write_overlay(self, key: str, path: Path, result: Any) -> str:
         """Overlay PNG (read by strips, downscaled for huge smears), written atomically."""
-        from bcedge.report.counts import scale_note
+        from bcedge.report.counts import legend_notes
         from bcedge.report.overlay import write_source_overlay
 
         target = write_source_overlay(self.layout.overlay(key), path, result.detections, list(result.class_names),
-                                      self.options.durable, scale_note(result))
+                                      self.options.durable, legend_notes(result))
         return target.relative_to(self.layout.out_dir).as_posix()

@@ -12,6 +12,7 @@ from bcedge.report.counts import (
     build_report,
     error_entry,
     image_entry,
+    legend_notes,
     report_csv,
     report_table,
     result_entry,
@@ -68,3 +69,13 @@ def test_the_report_json_csv_and_table_say_the_same():
     table = report_table(report)
     assert "a/x.png" in table and "b/x.png *" in table and "flagged: greyscale" in table
     assert table.splitlines()[-2].split() == ["TOTAL", "7", "1", "8"]
+
+
+def test_the_overlay_legend_says_how_the_image_was_scaled_and_what_it_was_flagged():
+    from types import SimpleNamespace
+
+    from bcedge.runtime.scale import Scale
+
+    result = SimpleNamespace(scale=Scale(0.62, "auto", cell_px=103.2, cells=41), flags=["noisy"])
+    assert legend_notes(result) == ["scale x0.62 (auto, 41 cells, cell 103px)", "flags: noisy"]
+    assert legend_notes(SimpleNamespace(scale=Scale(1.0, "model"), flags=[])) == []
