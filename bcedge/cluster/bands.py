@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 
 from bcedge.cluster.jobs import BandJob, BandOutcome
-from bcedge.runtime.pipeline import batched, run_stages
 from bcedge.runtime.denoise import SmoothedSource
+from bcedge.runtime.pipeline import batched, run_stages
 from bcedge.runtime.resample import CropSource, ResampledSource
 from bcedge.runtime.sources import ImageSource, iter_tiles, open_image
 from bcedge.runtime.tiling import Strip, TileGrid
