@@ -3,10 +3,11 @@
     python benchmarks/appearance.py [--models default] [--shifts none greyscale ...] [--bccd] [--unsmoothed]
 
 Each shift of ``bcedge.data.appearance.SHIFTS`` (a redder or bluer stain, a pale stain, a lamp without
-white balance, defocus, a monochrome camera, JPEG, sensor noise) is applied to TXL-PBC val (four sources,
-complete labels; ``--bccd`` adds BCCD val), and each model is evaluated on it exactly as ``bcedge eval``
-runs it (automatic scale, tiles, merge). Per shift and model: mAP50, AP50 per class, recall at the
-operating thresholds and the median per-image red-cell count error. Models side by side, in one run;
+white balance, defocus, a monochrome camera, JPEG, sensor noise of 10 and 20 grey levels) is applied to
+TXL-PBC val (four sources, complete labels; ``--bccd`` adds BCCD val), and each model is evaluated on it
+exactly as ``bcedge eval`` runs it (automatic scale, tiles, merge). Per shift and model: mAP50, AP50 per
+class, recall at the operating thresholds and the median per-image red-cell count error. Models side by
+side, in one run;
 ``--unsmoothed`` adds each model with the runtime's noise smoothing off (``bcedge.runtime.denoise``).
 Writes benchmarks/results/appearance_<machine>.json and .md.
 """

@@ -18,7 +18,6 @@ import itertools
 import math
 from dataclasses import dataclass
 
-
 from bcedge.cluster.jobs import BandJob, BandOutcome
 from bcedge.runtime.denoise import SmoothedSource
 from bcedge.runtime.pipeline import batched, run_stages

@@ -82,10 +82,10 @@ def test_counting_in_bands_gives_the_local_result_scale_estimate_included(tmp_pa
         path = tmp_path / "grey.tif"
         tifffile.imwrite(path, tifffile.imread(slide)[..., 1], bigtiff=True, rowsperstrip=64)
     if look == "noisy":   # the driver's smoothing decision must reach the workers
-        path = tmp_path / "noisy.tif"
-        grain = np.random.default_rng(0).normal(0, 15, tifffile.imread(slide).shape)
-        tifffile.imwrite(path, np.clip(tifffile.imread(slide) + grain, 0, 255).astype(np.uint8), bigtiff=True,
-                         rowsperstrip=64, photometric="rgb")
+        path, pixels = tmp_path / "noisy.tif", tifffile.imread(slide)
+        grain = np.random.default_rng(0).normal(0, 15, pixels.shape)
+        tifffile.imwrite(path, np.clip(pixels + grain, 0, 255).astype(np.uint8), bigtiff=True, rowsperstrip=64,
+                         photometric="rgb")
     local = Counter.load("default", **OPTIONS)
     sent = []
 
@@ -102,6 +102,6 @@ def test_counting_in_bands_gives_the_local_result_scale_estimate_included(tmp_pa
         assert np.array_equal(got.detections.scores, expected.detections.scores)
         assert got.counts == expected.counts and got.scale == expected.scale and got.tiles == expected.tiles
         assert got.flags == expected.flags == flags
-    assert all(job.smooth > 0 for job in sent) == (look == "noisy")
+    assert any(job.smooth > 0 for job in sent) == (look == "noisy")   # the workers were told to blur
     assert any(job.window for job in sent)                       # the probe pass went out as a window
     assert len({job.tiles for job in sent if not job.window}) > 2   # the full passes in several bands

@@ -14,7 +14,7 @@ from bcedge.runtime.counter import Counter
 from bcedge.runtime.frames import NOISY
 from bcedge.runtime.sources import ArraySource
 
-SAMPLE = sorted((Path(__file__).resolve().parents[2] / "bcedge/assets/sample_bccd/JPEGImages").glob("*.jpg"))[0]
+SAMPLE = min((Path(__file__).resolve().parents[2] / "bcedge/assets/sample_bccd/JPEGImages").glob("*.jpg"))
 
 
 def smear(size: int = 300) -> np.ndarray:
