@@ -51,6 +51,18 @@ def appearance_results(path: Path = APPEARANCE) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def map50_table(first: str, results: dict, rows: list[str], labels: list[str]) -> str:
+    """A markdown table of mAP50, a row per key of ``rows``, a column per split and label:
+    ``results[split][row][label]["mAP50"]``."""
+    splits = list(results)
+    lines = [f"| {first} | {' | '.join(f'{split}, {label}' for split in splits for label in labels)} |",
+             "|---|" + "---:|" * (len(splits) * len(labels))]
+    for row in rows:
+        cells = [f"{results[split][row][label]['mAP50']:.3f}" for split in splits for label in labels]
+        lines.append(f"| {row} | {' | '.join(cells)} |")
+    return "\n".join(lines)
+
+
 def magnification_rows(path: Path = MAGNIFICATION) -> str:
     """The val splits at other magnifications (``benchmarks/magnification.py``): a folder, and each image alone."""
     if not path.exists():
@@ -58,26 +70,14 @@ def magnification_rows(path: Path = MAGNIFICATION) -> str:
     splits = json.loads(path.read_text())["splits"]
     factors = list(next(iter(splits.values())))
     modes = [m for m in ("folder", "alone") if all(m in splits[s][f] for s in splits for f in factors)]
-    rows = [f"| factor | {' | '.join(f'{split}, {mode}' for split in splits for mode in modes)} |",
-            "|---|" + "---:|" * (len(splits) * len(modes))]
-    for factor in factors:
-        cells = [f"{splits[split][factor][mode]['mAP50']:.3f}" for split in splits for mode in modes]
-        rows.append(f"| {factor} | {' | '.join(cells)} |")
-    return "\n".join(rows)
+    return map50_table("factor", splits, factors, modes)
 
 
 def appearance_rows(appearance: dict | None) -> str:
     """The val splits under other labs' stains, lamps and cameras, per model measured (side by side, one run)."""
     if not appearance:
         return "(not measured: run `benchmarks/appearance.py`)"
-    labels = list(appearance["models"])
-    splits = list(appearance["splits"])
-    rows = [f"| shift | {' | '.join(f'{split}, {label}' for split in splits for label in labels)} |",
-            "|---|" + "---:|" * (len(splits) * len(labels))]
-    for shift in appearance["shifts"]:
-        cells = [f"{appearance['splits'][split][shift][label]['mAP50']:.3f}" for split in splits for label in labels]
-        rows.append(f"| {shift} | {' | '.join(cells)} |")
-    return "\n".join(rows)
+    return map50_table("shift", appearance["splits"], appearance["shifts"], list(appearance["models"]))
 
 
 def card(report: dict, appearance: dict | None = None) -> str:
