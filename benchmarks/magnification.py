@@ -8,7 +8,7 @@ down, cubic up; boxes scaled alike) and evaluated exactly as ``bcedge eval`` run
 scale estimate, tiles, merge. Per factor: mAP50, red-cell recall at IoU 0.5, the median per-image
 red-cell count error and how the scale was found; once with one counter for the split (a folder from one
 microscope: each image's first guess is the last images' scale) and once with each image alone (a fresh
-counter: the first guess is the training images' scale). Writes benchmarks/results/magnification_<machine>.json
+counter: the first guess is read from its thumbnail, ``bcedge.runtime.scale_prior``). Writes benchmarks/results/magnification_<machine>.json
 and .md.
 """
 from __future__ import annotations
@@ -40,8 +40,8 @@ def row(metrics: dict) -> dict:
 
 MODES = {   # how the images reach the counter: the auto scale starts from the last images' scale, or from nothing
     "folder": ("A folder from one microscope (one counter: each image's first guess is the last images' scale)", True),
-    "alone": ("Each image alone (a fresh counter per image, as `bcedge count` one image: the first guess is the "
-              "training images' scale)", False),
+    "alone": ("Each image alone (a fresh counter per image, as `bcedge count` one image: the first guess is read "
+              "from its thumbnail)", False),
 }
 
 

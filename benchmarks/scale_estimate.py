@@ -3,10 +3,12 @@
     python benchmarks/scale_estimate.py [--model default] [--txl ../shared/data/txl-pbc] [--bccd ../shared/data/bccd]
 
 Per source group of BCCD val and TXL-PBC val:
-- cost: the time of passes that were thrown away (a first guess that was off, the other scales an unsure first
-  pass makes the counter try, a recount after a refined estimate) over the time of the counting
-  passes that were kept, for a fresh ``Counter`` per image (no prior: the worst case) and for one
-  ``Counter`` per group (a rig's stream or folder, where the last image's scale is the next one's guess);
+- cost: the time of the first guess and of passes that were thrown away (a first guess that was off, the other
+  scales an unsure first pass makes the counter try, a recount after a refined estimate) over the time of the
+  counting passes that were kept, for a fresh ``Counter`` per image (no history: the worst case), with its first
+  guess read from the image's thumbnail (``bcedge.runtime.scale_prior``) and, side by side, from the training
+  images' scale; and for one ``Counter`` per group (a rig's stream or folder, where the last image's scale is the
+  next one's guess);
 - accuracy: the estimated red-cell diameter against the median of the image's labelled whole red cells;
 - invariance: each val split resampled so its red cells (by the labels) are at the model's working scale,
   counted with the auto estimate and with ``--cell-size`` at that scale: the largest per-image count change,
@@ -41,23 +43,39 @@ from bcedge.runtime.scale import model_cell_px  # noqa: E402
 CLASSES = ["RBC", "WBC", "Platelets"]
 
 
+class Cost:
+    """Estimate time over kept counting time, summed over images."""
+
+    def __init__(self) -> None:
+        self.waste = self.kept = 0.0
+
+    def add(self, result) -> None:
+        waste = result.timings.get("estimate_s", 0.0)
+        self.waste, self.kept = self.waste + waste, self.kept + result.timings["total_s"] - waste
+
+    @property
+    def share(self) -> float:
+        return round(self.waste / max(self.kept, 1e-9), 3)
+
+
 def run_group(model: Path, records, sizes) -> dict:
-    fresh_waste = fresh_kept = stream_waste = stream_kept = 0.0
-    errors, passes = [], []
-    stream = Counter.load(model, device="cpu")
+    fresh, fresh_untold, stream = Cost(), Cost(), Cost()
+    errors, passes, passes_untold = [], [], []
+    rig = Counter.load(model, device="cpu")
     for record, truth in zip(records, sizes):
         result = Counter.load(model, device="cpu").count_file(record.image_path)
-        waste = result.timings.get("estimate_s", 0.0)
-        fresh_waste, fresh_kept = fresh_waste + waste, fresh_kept + result.timings["total_s"] - waste
+        fresh.add(result)
         passes.append(result.scale.passes)
         if result.scale.cell_px and np.isfinite(truth):
             errors.append(abs(result.scale.cell_px / truth - 1))
-        streamed = stream.count_file(record.image_path)
-        waste = streamed.timings.get("estimate_s", 0.0)
-        stream_waste, stream_kept = stream_waste + waste, stream_kept + streamed.timings["total_s"] - waste
-    return {"images": len(records), "estimate_share_fresh": round(fresh_waste / max(fresh_kept, 1e-9), 3),
-            "estimate_share_stream": round(stream_waste / max(stream_kept, 1e-9), 3),
+        untold = Counter.load(model, device="cpu", scale_prior=False).count_file(record.image_path)
+        fresh_untold.add(untold)
+        passes_untold.append(untold.scale.passes)
+        stream.add(rig.count_file(record.image_path))
+    return {"images": len(records), "estimate_share_fresh": fresh.share,
+            "estimate_share_fresh_training_guess": fresh_untold.share, "estimate_share_stream": stream.share,
             "second_pass_share_fresh": round(float(np.mean([p > 1 for p in passes])), 3),
+            "second_pass_share_fresh_training_guess": round(float(np.mean([p > 1 for p in passes_untold])), 3),
             "cell_px_error_median": round(float(np.median(errors)), 3) if errors else None,
             "cell_px_error_p90": round(float(np.percentile(errors, 90)), 3) if errors else None}
 
@@ -179,16 +197,21 @@ def main() -> int:
     slug = machine_slug(machine)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"scale_estimate_{slug}.json").write_text(json.dumps(report, indent=1, default=str))
-    rows = "\n".join(f"| {g} | {v['images']} | {v['estimate_share_fresh'] * 100:.0f}% | {v['estimate_share_stream'] * 100:.0f}% | "
-                     f"{v['second_pass_share_fresh'] * 100:.0f}% | {(v['cell_px_error_median'] or 0) * 100:.1f}% | "
+    rows = "\n".join(f"| {g} | {v['images']} | {v['estimate_share_fresh'] * 100:.0f}% | "
+                     f"{v['estimate_share_fresh_training_guess'] * 100:.0f}% | {v['estimate_share_stream'] * 100:.0f}% | "
+                     f"{v['second_pass_share_fresh'] * 100:.0f}% | {v['second_pass_share_fresh_training_guess'] * 100:.0f}% | "
+                     f"{(v['cell_px_error_median'] or 0) * 100:.1f}% | "
                      f"{(v['cell_px_error_p90'] or 0) * 100:.1f}% |" for g, v in groups.items())
     (args.out / f"scale_estimate_{slug}.md").write_text(f"""# Auto scale estimate ({machine_line(machine)})
 
 Model `{model.name}`; first pass kept within {scaling.REUSE_TOLERANCE:.0%} of the estimate, no resampling within
-{scaling.SNAP:.0%} of the working scale. Cost: time of discarded passes (first guesses, other scales tried, recounts) over time of kept counting passes (target < 15%).
+{scaling.SNAP:.0%} of the working scale. Cost: time of the first guess and of discarded passes (first guesses, other
+scales tried, recounts) over time of kept counting passes (target < 15%). A fresh counter's first guess is read from
+the image's thumbnail (`bcedge.runtime.scale_prior`); "training guess": the same counter starting from the training
+images' typical scale instead (`scale_prior=False`), in the same run.
 
-| group | images | cost, fresh counter per image | cost, one counter per group (a rig) | second pass, fresh | cell size error, median | p90 |
-|---|---:|---:|---:|---:|---:|---:|
+| group | images | cost, fresh counter per image | same, training guess | cost, one counter per group (a rig) | second pass, fresh | same, training guess | cell size error, median | p90 |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|
 {rows}
 
 ## At the model's own scale

@@ -81,12 +81,15 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_scale_options(parser: argparse.ArgumentParser) -> None:
-    """``--cell-size``, ``--um-per-px``, ``--tile``, ``--no-smoothing``: how images are brought to the model
-    (scale, tile size, a noisy camera's grain; see ``scale_options``)."""
+    """``--cell-size``, ``--um-per-px``, ``--no-scale-guess``, ``--tile``, ``--no-smoothing``: how images are
+    brought to the model (scale, tile size, a noisy camera's grain; see ``scale_options``)."""
     parser.add_argument("--cell-size", type=cell_size_option, default="auto",
                         help="a red cell's diameter in the images, in px, or auto (default: estimated per image)")
     parser.add_argument("--um-per-px", type=um_per_px_option, default=None,
                         help="the images' pixel pitch in micrometres (instead of --cell-size)")
+    parser.add_argument("--no-scale-guess", dest="scale_prior", action="store_false",
+                        help="with the automatic scale, start a first image at the training images' typical scale "
+                             "(default: at the scale a small network reads from its thumbnail)")
     parser.add_argument("--tile", type=tile_option, default="auto",
                         help="auto (the model input size, or chosen per image for dynamic-input models), none, or WxH")
     parser.add_argument("--no-smoothing", dest="denoise", action="store_false",
@@ -111,4 +114,5 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
 
 def scale_options(args: argparse.Namespace) -> dict:
     """The keyword arguments ``add_scale_options`` gives ``Counter`` / ``Counter.load``."""
-    return {"cell_size": args.cell_size, "um_per_px": args.um_per_px, "tile": args.tile, "denoise": args.denoise}
+    return {"cell_size": args.cell_size, "um_per_px": args.um_per_px, "tile": args.tile, "denoise": args.denoise,
+            "scale_prior": args.scale_prior}

@@ -18,7 +18,7 @@ import numpy as np
 
 def same_guess(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
     """Whether two histories give a ``Counter`` the same first guess (the median of the remembered
-    scales; with none, the model's typical scale)."""
+    scales; with none, what the scale network reads from the image's thumbnail, the same on any worker)."""
     if a == b:
         return True
     return bool(a) and bool(b) and float(np.median(a)) == float(np.median(b))

@@ -30,11 +30,12 @@ from bcedge.runtime import scale as scaling
 from bcedge.runtime.containment import rules_from_meta, suppress_contained
 from bcedge.runtime.decode import PRE_NMS_TOPK, class_thresholds, decode
 from bcedge.runtime.denoise import smoothed_if_noisy
-from bcedge.runtime.frames import check_frame, check_size, source_flags
 from bcedge.runtime.device_merge import DeviceTiles
+from bcedge.runtime.frames import check_frame, check_size, source_flags
 from bcedge.runtime.merge import MergeParams, check_strategy, merge_tiles
 from bcedge.runtime.pipeline import batched, run_inline, run_stages
 from bcedge.runtime.resample import CropSource, ResampledSource, central_window
+from bcedge.runtime.scale_prior import shared_prior
 from bcedge.runtime.sources import ArraySource, ImageSource, iter_tiles, open_image
 from bcedge.runtime.tilesize import MAX_SIDE, TileCost, choose_tile
 from bcedge.runtime.tiling import Tile, TileGrid, choose_overlap
@@ -86,7 +87,7 @@ class Counter:
                  grid_offset: tuple[int, int] = (0, 0), max_pixels: int | None = None,
                  cell_size: float | str | None = "auto", um_per_px: float | None = None,
                  score_floor: float | None = None, max_tile: int = MAX_SIDE, device_decode: bool = False,
-                 denoise: bool = True) -> None:
+                 denoise: bool = True, scale_prior: bool = True) -> None:
         self.backend = backend
         self.max_pixels = max_pixels  # pixel budget per image (bcedge.runtime.frames; None: memory / 16 bytes)
         self.meta: ModelMeta = backend.meta
@@ -95,6 +96,8 @@ class Counter:
         scaling.check_scale_options(cell_size, um_per_px)
         self.cell_size, self.um_per_px = cell_size, um_per_px
         self.denoise = denoise   # smooth a noisy camera's images (``runtime.denoise``)
+        # a first image's first guess of its scale from a thumbnail (``runtime.scale_prior``), not the training scale
+        self.scale_prior = shared_prior() if scale_prior and scaling.model_cell_px(self.meta) else None
         self.max_tile, self.tile_cost = int(max_tile), TileCost.from_meta(self.meta.tile_cost)
         self.tile = self._tile_size(tile)   # None: chosen per image (dynamic-input models)
         self.overlap = overlap if overlap is not None else self._default_overlap()
@@ -280,34 +283,38 @@ class Counter:
         """First pass at a guess (other scales too if it is unsure), then the estimate; a second pass only where
         the guess was off."""
         target = scaling.model_cell_px(self.meta)
-        typical = scaling.training_median_px(self.meta)
-        usual = scaling.clamp(target / typical if typical else 1.0)   # like the training images
-        guess = float(np.median(self._recent_factors)) if self._recent_factors else usual
+        guess_s = 0.0
+        if self._recent_factors:
+            guess, where = float(np.median(self._recent_factors)), "the scale of the last images counted"
+        else:
+            guessed = time.perf_counter()
+            guess, where = self._first_guess(src, target)
+            guess_s = time.perf_counter() - guessed
         first_factor = scaling.snap(guess)
         passes = {first_factor: self._probe(src, first_factor)}   # factor -> (result, region counted)
         probes = [(first_factor, self._measure(*passes[first_factor], target))]
         if not probes[0][1].trusted and not self._recent_factors:
-            # a first image, unsure at the training images' scale: a microscope far from it finds nothing there, or
-            # cell parts; look at other scales (a rig's next images start from what this one measured)
+            # a first image, unsure at the guessed scale: a microscope far from it finds nothing there, or cell
+            # parts; look at other scales (a rig's next images start from what this one measured)
             for factor in scaling.ladder(first_factor):
                 passes[factor] = self._probe(src, factor)
                 probes.append((factor, self._measure(*passes[factor], target)))
-        estimate_s = sum(result.timings["total_s"] for result, _ in passes.values())
+        estimate_s = guess_s + sum(result.timings["total_s"] for result, _ in passes.values())
         probe_factor, found = scaling.chosen_probe(probes)
         measured, cells = found.factor, found.cells
-        if measured is None:   # too few cells to measure: the scale of this counter's last images, else the training's
-            where = "the scale of the last images counted" if self._recent_factors else "the training images' typical scale"
+        if measured is None:   # too few cells to measure: the last images' scale, else the training images'
+            fallback, where = (guess, where) if self._recent_factors else self._training_guess(target)
             tried = f" at {len(probes)} scales" if len(probes) > 1 else ""
-            chosen = scaling.Scale(first_factor, "fallback", cell_px=target / guess, cells=cells,
+            chosen = scaling.Scale(scaling.snap(fallback), "fallback", cell_px=target / fallback, cells=cells,
                                    note=f"{cells} whole red cells found{tried} (at least {scaling.MIN_CELLS} needed): "
                                         f"counted at {where}")
-            probe_factor = first_factor
+            probe_factor = chosen.factor if chosen.factor in passes else first_factor
         else:
             chosen = scaling.Scale(scaling.snap(measured), "auto", cell_px=target / measured, cells=cells)
         probe, region = passes[probe_factor]
         # the pass that measured is the count when it saw the whole image at (nearly) the chosen scale
-        keep = region is src and (chosen.factor == probe_factor or chosen.method == "fallback"
-                                  or scaling.close_enough(measured, probe_factor))
+        keep = region is src and (chosen.factor == probe_factor
+                                  or chosen.method == "auto" and scaling.close_enough(measured, probe_factor))
         chosen.passes = len(probes)
         if keep:
             chosen.factor, result = probe_factor, probe
@@ -330,6 +337,19 @@ class Counter:
         if chosen.method == "auto":   # the measurement, not the snapped factor: the next image's guess
             self._recent_factors.append(measured)
         return result
+
+    def _first_guess(self, src: ImageSource, target: float) -> tuple[float, str]:
+        """A first image's first guess, and where it comes from: the scale network's reading of its thumbnail,
+        else the training images' typical scale. The guess only says where to look first: an image whose scale
+        cannot be measured is counted at the training images' scale, not at the thumbnail's."""
+        if self.scale_prior is not None:
+            return scaling.clamp(target / self.scale_prior.cell_px(src)), "the scale its thumbnail suggests"
+        return self._training_guess(target)
+
+    def _training_guess(self, target: float) -> tuple[float, str]:
+        """The factor that brings the training images' median red cell to the model's scale."""
+        typical = scaling.training_median_px(self.meta)
+        return scaling.clamp(target / typical if typical else 1.0), "the training images' typical scale"
 
     def _measure(self, result: CountResult, region: ImageSource, target: float) -> scaling.Measurement:
         """The scale a pass over ``region`` gives (``result``'s detections are in ``region``'s pixels)."""

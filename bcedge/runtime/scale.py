@@ -7,8 +7,9 @@ user's image to it comes from, in order of trust:
 - ``cell_size=PX``: the median red-cell diameter in the user's pixels;
 - ``um_per_px=X``: the rig's calibration, through the red cell's typical diameter (7.5 um);
 - ``cell_size="auto"`` (the default): an estimate from the image itself. The detector counts the
-  image at a first guess (the median of the last few images' estimates, else the training data's
-  median), the median diameter of the whole red cells it found gives the scale, and the image is
+  image at a first guess (the median of the last few images' estimates; for a counter's first image,
+  what a small network reads from its thumbnail, ``bcedge.runtime.scale_prior``, else the training
+  data's median), the median diameter of the whole red cells it found gives the scale, and the image is
   counted again only if that scale differs from the guess by more than ``REUSE_TOLERANCE``. Images from
   one rig share a scale, so a stream or folder rarely pays the second pass; the first pass on a
   large image looks at a central crop only. On a counter's first image, a first pass that finds too
@@ -18,7 +19,8 @@ user's image to it comes from, in order of trust:
   pass's. A single image from a microscope of 0.3x or 5x the training magnification is measured, not
   counted at the training scale; a rig's later images start from its scale. Too few whole red cells at
   every scale: the scale of the images the counter counted before (the same rig), or with none, the
-  training images' typical scale (their median red cell), said so in the result.
+  training images' typical scale (their median red cell; not the thumbnail's reading, which only says
+  where to look first), said so in the result.
 
 ``SNAP`` keeps images near the working scale at their own pixels (no interpolation, no resampling
 time). ``REUSE_TOLERANCE`` was chosen on the val splits (``benchmarks/scale_estimate.py

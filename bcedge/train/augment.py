@@ -43,7 +43,8 @@ def _rot90(image, boxes):
     return np.rot90(image), np.stack([boxes[:, 1], w - boxes[:, 2], boxes[:, 3], w - boxes[:, 0]], 1)
 
 
-def _colour(image: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+def jitter_colour(image: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+    """Stain (hue, saturation), lamp (per-channel gain, brightness, contrast) and camera (greyscale) jitter."""
     hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV).astype(np.float32)
     hsv[..., 0] = (hsv[..., 0] + rng.uniform(-cfg.hue, cfg.hue)) % 180
     hsv[..., 1] *= 1 + rng.uniform(-cfg.saturation, cfg.saturation)
@@ -77,7 +78,7 @@ def augment(image: np.ndarray, boxes: np.ndarray, labels: np.ndarray, size: tupl
         image = cv2.resize(np.ascontiguousarray(image), (max(1, round(w * scale)), max(1, round(h * scale))),
                            interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
         boxes = boxes * scale
-    image = _colour(np.ascontiguousarray(image), cfg, rng)
+    image = jitter_colour(np.ascontiguousarray(image), cfg, rng)
     if rng.random() < cfg.blur:
         image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.5, 1.5))
     fill = int(np.median(image[::8, ::8]))  # pad with background-ish grey, not black

@@ -1,7 +1,9 @@
 """Scale-aware counting: user-given scales, the auto estimate, and boxes mapped back to the user's pixels.
 
 The backend is a test double that "detects" dark disks by thresholding each tile, so the scale the
-counter chooses and the boxes it returns can be checked against disks drawn at known places.
+counter chooses and the boxes it returns can be checked against disks drawn at known places. A first
+image's first guess is the training images' scale here, unless a test gives the counter a scale network
+of its own (the bundled one reads real smears: ``test_scale_prior.py``).
 """
 from __future__ import annotations
 
@@ -14,6 +16,22 @@ from bcedge.runtime import scale as scaling
 from bcedge.runtime.counter import Counter
 
 CELL_PX = 56.0
+
+
+@pytest.fixture(autouse=True)
+def no_bundled_scale_network(monkeypatch):
+    monkeypatch.setattr("bcedge.runtime.counter.shared_prior", lambda: None)
+
+
+class FixedPrior:
+    """A scale network that always sees red cells of ``cell_px``."""
+
+    def __init__(self, cell_px: float) -> None:
+        self.cell_px_value, self.calls = cell_px, 0
+
+    def cell_px(self, src) -> float:
+        self.calls += 1
+        return self.cell_px_value
 
 
 class DiskBackend:
@@ -156,6 +174,39 @@ def test_a_fresh_image_far_from_the_training_scale_is_measured_on_other_scales()
     counter = Counter(PartsBackend(scaled_meta()), cell_size="auto")
     counter.count(image)
     assert counter.count(smear(400, size=(2400, 1800), seed=3)[0]).scale.passes == 1
+
+
+def test_a_good_thumbnail_guess_makes_the_first_pass_the_count(monkeypatch):
+    # the same 400 px cells: guessed right from the thumbnail, one pass instead of the ladder
+    prior = FixedPrior(380.0)
+    monkeypatch.setattr("bcedge.runtime.counter.shared_prior", lambda: prior)
+    image, truth = smear(400, size=(2400, 1800))
+    counter = Counter(PartsBackend(scaled_meta()), cell_size="auto")
+    result = counter.count(image)
+    assert result.scale.method == "auto" and result.scale.cell_px == pytest.approx(400, rel=0.12)
+    assert result.scale.passes == 1 and result.counts["RBC"] == len(truth)
+    counter.count(image)
+    assert prior.calls == 1    # a rig's next images start from what it measured
+    assert Counter(PartsBackend(scaled_meta()), cell_size="auto", scale_prior=False).scale_prior is None
+
+
+def test_a_wrong_thumbnail_guess_is_corrected_by_the_ladder(monkeypatch):
+    monkeypatch.setattr("bcedge.runtime.counter.shared_prior", lambda: FixedPrior(100.0))
+    image, truth = smear(400, size=(2400, 1800))
+    result = Counter(PartsBackend(scaled_meta()), cell_size="auto").count(image)
+    assert result.scale.cell_px == pytest.approx(400, rel=0.12) and result.counts["RBC"] == len(truth)
+    assert result.scale.passes > 1
+
+
+def test_no_cells_anywhere_is_counted_at_the_training_scale_whatever_the_thumbnail_said(monkeypatch):
+    monkeypatch.setattr("bcedge.runtime.counter.shared_prior", lambda: FixedPrior(200.0))
+    meta = scaled_meta()
+    counter = Counter(DiskBackend(meta), cell_size="auto")
+    result = counter.count(np.full((400, 500, 3), 220, np.uint8))
+    training = scaling.snap(CELL_PX / scaling.training_median_px(meta))
+    assert training != scaling.snap(CELL_PX / 200.0)
+    assert result.scale.method == "fallback" and "training images' typical scale" in result.scale.note
+    assert result.scale.factor == pytest.approx(training) and result.counts["RBC"] == 0
 
 
 def test_the_ladder_brackets_the_guess_within_the_factor_limits():
