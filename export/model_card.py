@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["RBC", "WBC", "Platelets"]
 APPEARANCE = ROOT / "benchmarks/results/appearance_amd-epyc-2cpu.json"
-MAGNIFICATION = ROOT / "benchmarks/results/magnification_amd-epyc-2cpu.json"
+MAGNIFICATION = ROOT / "benchmarks/results/magnification_intel-r-xeon-r-processor-2cpu.json"
 SETS = {"bccd_val": "BCCD val (87 images, BCCD's labels)", "txl_pbc_val": "TXL-PBC val (279 images, four sources)",
         "bccd_val_half_size": "BCCD val at half size (red cells ~52 px)"}
 

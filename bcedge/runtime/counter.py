@@ -35,7 +35,7 @@ from bcedge.runtime.frames import check_frame, check_size, source_flags
 from bcedge.runtime.merge import MergeParams, check_strategy, merge_tiles
 from bcedge.runtime.pipeline import batched, run_inline, run_stages
 from bcedge.runtime.resample import CropSource, ResampledSource, central_window
-from bcedge.runtime.scale_prior import shared_prior
+from bcedge.runtime.scale_prior import central_square, shared_prior
 from bcedge.runtime.sources import ArraySource, ImageSource, iter_tiles, open_image
 from bcedge.runtime.tilesize import MAX_SIDE, TileCost, choose_tile
 from bcedge.runtime.tiling import Tile, TileGrid, choose_overlap
@@ -283,20 +283,20 @@ class Counter:
         """First pass at a guess (other scales too if it is unsure), then the estimate; a second pass only where
         the guess was off."""
         target = scaling.model_cell_px(self.meta)
-        guess_s = 0.0
         if self._recent_factors:
-            guess, where = float(np.median(self._recent_factors)), "the scale of the last images counted"
+            guess, where, guess_s = float(np.median(self._recent_factors)), "the scale of the last images counted", 0.0
         else:
-            guessed = time.perf_counter()
-            guess, where = self._first_guess(src, target)
-            guess_s = time.perf_counter() - guessed
+            guess, where, guess_s = self._first_guess(src, target)
         first_factor = scaling.snap(guess)
         passes = {first_factor: self._probe(src, first_factor)}   # factor -> (result, region counted)
         probes = [(first_factor, self._measure(*passes[first_factor], target))]
-        if not probes[0][1].trusted and not self._recent_factors:
+        first = probes[0][1]
+        confirmed = self.scale_prior is not None and scaling.confirms(first, guess)
+        if not self._recent_factors and not (first.trusted or confirmed):
             # a first image, unsure at the guessed scale: a microscope far from it finds nothing there, or cell
             # parts; look at other scales (a rig's next images start from what this one measured)
-            for factor in scaling.ladder(first_factor):
+            steps = scaling.LADDER_STEPS if self.scale_prior is None else scaling.THUMBNAIL_LADDER_STEPS
+            for factor in scaling.ladder(first_factor, steps):
                 passes[factor] = self._probe(src, factor)
                 probes.append((factor, self._measure(*passes[factor], target)))
         estimate_s = guess_s + sum(result.timings["total_s"] for result, _ in passes.values())
@@ -338,13 +338,18 @@ class Counter:
             self._recent_factors.append(measured)
         return result
 
-    def _first_guess(self, src: ImageSource, target: float) -> tuple[float, str]:
-        """A first image's first guess, and where it comes from: the scale network's reading of its thumbnail,
-        else the training images' typical scale. The guess only says where to look first: an image whose scale
-        cannot be measured is counted at the training images' scale, not at the thumbnail's."""
-        if self.scale_prior is not None:
-            return scaling.clamp(target / self.scale_prior.cell_px(src)), "the scale its thumbnail suggests"
-        return self._training_guess(target)
+    def _first_guess(self, src: ImageSource, target: float) -> tuple[float, str, float]:
+        """A first image's first guess, where it comes from, and the seconds it took: the scale network's
+        reading of its thumbnail, else the training images' typical scale. The guess only says where to look
+        first: an image whose scale cannot be measured is counted at the training images' scale, not at the
+        thumbnail's. Reading the central square is not timed as the guess's: for most files it is the decode
+        the first pass would otherwise do."""
+        if self.scale_prior is None:
+            return (*self._training_guess(target), 0.0)
+        square = central_square(src)
+        started = time.perf_counter()
+        factor = scaling.clamp(target / self.scale_prior.cell_px_in(square))
+        return factor, "the scale its thumbnail suggests", time.perf_counter() - started
 
     def _training_guess(self, target: float) -> tuple[float, str]:
         """The factor that brings the training images' median red cell to the model's scale."""

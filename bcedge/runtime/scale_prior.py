@@ -67,7 +67,12 @@ class ScalePrior:
 
     def cell_px(self, src: ImageSource) -> float:
         """The median red-cell diameter the network sees in ``src``, in ``src``'s pixels."""
-        thumb, per_px = thumbnail(central_square(src))
+        return self.cell_px_in(central_square(src))
+
+    def cell_px_in(self, square: np.ndarray) -> float:
+        """The same for ``central_square(src)`` read already (the counter times the reading apart: decoding a
+        whole image is work its count needs anyway)."""
+        thumb, per_px = thumbnail(square)
         with self._lock:
             self._net.setInput(to_blob(thumb[None]))
             log_px = float(np.asarray(self._net.forward()).reshape(-1)[0])

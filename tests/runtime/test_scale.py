@@ -29,7 +29,7 @@ class FixedPrior:
     def __init__(self, cell_px: float) -> None:
         self.cell_px_value, self.calls = cell_px, 0
 
-    def cell_px(self, src) -> float:
+    def cell_px_in(self, square) -> float:
         self.calls += 1
         return self.cell_px_value
 
@@ -196,6 +196,27 @@ def test_a_wrong_thumbnail_guess_is_corrected_by_the_ladder(monkeypatch):
     result = Counter(PartsBackend(scaled_meta()), cell_size="auto").count(image)
     assert result.scale.cell_px == pytest.approx(400, rel=0.12) and result.counts["RBC"] == len(truth)
     assert result.scale.passes > 1
+
+
+class UnsureBackend(DiskBackend):
+    """The disks found with the middling scores the default model gives dense frames at the right scale."""
+
+    def infer(self, batch):
+        boxes, scores = super().infer(batch)
+        scores[scores > 0] = 0.65
+        return boxes, scores
+
+
+def test_an_unsure_first_pass_that_measures_the_thumbnails_guess_is_the_count(monkeypatch):
+    image, truth = smear(100, size=(800, 600))   # within the first pass's crop
+    alone = Counter(UnsureBackend(scaled_meta()), cell_size="auto").count(image)
+    assert alone.scale.passes > 1   # no thumbnail: unsure, so other scales are tried
+    monkeypatch.setattr("bcedge.runtime.counter.shared_prior", lambda: FixedPrior(95.0))
+    confirmed = Counter(UnsureBackend(scaled_meta()), cell_size="auto").count(image)
+    assert confirmed.scale.passes == 1 and confirmed.counts["RBC"] == len(truth)
+    assert confirmed.scale.cell_px == pytest.approx(100, rel=0.12)
+    monkeypatch.setattr("bcedge.runtime.counter.shared_prior", lambda: FixedPrior(160.0))
+    assert Counter(UnsureBackend(scaled_meta()), cell_size="auto").count(image).scale.passes > 1   # they disagree
 
 
 def test_no_cells_anywhere_is_counted_at_the_training_scale_whatever_the_thumbnail_said(monkeypatch):
