@@ -61,6 +61,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--minutes", type=float, default=25.0)
     ap.add_argument("--steps", type=int, default=100_000, help="upper bound; --minutes usually ends training first")
+    ap.add_argument("--resume", action="store_true", help="go on from --out's checkpoint.pt (a cut-off run)")
     ap.add_argument("--install", action="store_true", help="copy the exported network to the bundled asset")
     ap.add_argument("--eval-only", action="store_true", help="measure the ONNX file in --out, no training")
     args = ap.parse_args(argv)
@@ -70,7 +71,7 @@ def main(argv=None) -> int:
         from bcedge.train.scale_prior import PriorConfig, export_prior, train_prior
 
         net = train_prior(training_sources(args.txl, args.bccd), PriorConfig(steps=args.steps, minutes=args.minutes),
-                          args.out)
+                          args.out, resume=args.resume)
         export_prior(net, onnx_path)
     report = guess_errors(ScalePrior(onnx_path), args.txl, args.bccd)
     (args.out / "guess_errors.json").write_text(json.dumps(report, indent=1))

@@ -45,6 +45,7 @@ class PriorConfig:
     colour: AugmentConfig = field(default_factory=lambda: AugmentConfig(
         hue=12.0, saturation=0.4, channel_gain=0.15, brightness=0.25, contrast=0.25, greyscale=0.1))
     seed: int = 0
+    save_every: int = 500               # steps between resumable checkpoints
 
 
 def emulated_view(image: np.ndarray, cell_px: float, rng: np.random.Generator, cfg: PriorConfig,
@@ -98,8 +99,10 @@ class ViewSampler:
         return np.stack([v for v, _ in views]), np.array([t for _, t in views], np.float32)
 
 
-def train_prior(data: Dataset, cfg: PriorConfig, out_dir: str | Path, log=print) -> ScalePriorNet:
-    """Train on ``data`` and save ``checkpoint.pt`` and ``history.jsonl`` under ``out_dir``."""
+def train_prior(data: Dataset, cfg: PriorConfig, out_dir: str | Path, log=print, resume: bool = False) -> ScalePriorNet:
+    """Train on ``data``, saving ``checkpoint.pt`` every ``cfg.save_every`` steps and at the end, and
+    ``history.jsonl``, under ``out_dir``; ``resume`` goes on from the checkpoint there (weights, optimiser, step,
+    time spent, sampling state), so a cut-off run ends as it would have."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(cfg.seed)
@@ -107,9 +110,22 @@ def train_prior(data: Dataset, cfg: PriorConfig, out_dir: str | Path, log=print)
     sampler = ViewSampler(data, cfg)
     net = ScalePriorNet()
     optimiser = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    started, losses = time.time(), []
-    with open(out / "history.jsonl", "w") as history:
-        for step in range(cfg.steps):
+    first_step, spent_s = 0, 0.0
+    if resume:
+        state = torch.load(out / "checkpoint.pt", weights_only=False)
+        net.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        rng.bit_generator.state = state["rng"]
+        first_step, spent_s = state["step"], state["spent_s"]
+        log(f"resumed at step {first_step} ({spent_s / 60:.1f} min spent)")
+    started, losses, step = time.time() - spent_s, [], first_step
+
+    def save() -> None:
+        torch.save({"model": net.state_dict(), "optimiser": optimiser.state_dict(), "rng": rng.bit_generator.state,
+                    "step": step, "spent_s": time.time() - started, "config": {"thumb": THUMB}}, out / "checkpoint.pt")
+
+    with open(out / "history.jsonl", "a" if resume else "w") as history:
+        while step < cfg.steps:
             done = (time.time() - started) / (cfg.minutes * 60) if cfg.minutes else step / cfg.steps
             if done >= 1:
                 break
@@ -122,13 +138,16 @@ def train_prior(data: Dataset, cfg: PriorConfig, out_dir: str | Path, log=print)
             loss.backward()
             optimiser.step()
             losses.append(loss.item())
-            if (step + 1) % 50 == 0:
-                row = {"step": step + 1, "loss": round(float(np.mean(losses[-50:])), 4),
+            step += 1
+            if step % 50 == 0:
+                row = {"step": step, "loss": round(float(np.mean(losses[-50:])), 4),
                        "minutes": round((time.time() - started) / 60, 2)}
                 history.write(json.dumps(row) + "\n")
                 history.flush()
                 log(json.dumps(row))
-    torch.save({"model": net.state_dict(), "config": {"steps": step + 1, "thumb": THUMB}}, out / "checkpoint.pt")
+            if step % cfg.save_every == 0:
+                save()
+    save()
     return net.eval()
 
 

@@ -68,3 +68,30 @@ def test_the_export_runs_in_opencv_as_in_torch(tmp_path):
     with torch.no_grad():
         expected = math.exp(float(net(torch.from_numpy(to_blob(thumb[None]))))) / per_px
     assert prior.cell_px(ArraySource(image)) == pytest.approx(expected, rel=1e-4)
+
+
+def test_a_cut_off_run_resumed_ends_with_the_weights_of_an_uncut_one(tmp_path, monkeypatch):
+    from bcedge.catalogue import ASSETS
+    from bcedge.data import load_dataset
+    from bcedge.train import scale_prior as training
+
+    data = load_dataset(ASSETS / "sample_bccd")
+    cfg = PriorConfig(steps=4, batch_size=2, save_every=2)
+    whole = training.train_prior(data, cfg, tmp_path / "whole", log=lambda _: None)
+
+    batch, calls = training.ViewSampler.batch, []
+
+    def cut_at_the_third_step(self, rng, size):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt   # the session ends after the step-2 checkpoint
+        return batch(self, rng, size)
+
+    monkeypatch.setattr(training.ViewSampler, "batch", cut_at_the_third_step)
+    with pytest.raises(KeyboardInterrupt):
+        training.train_prior(data, cfg, tmp_path / "cut", log=lambda _: None)
+    monkeypatch.setattr(training.ViewSampler, "batch", batch)
+    resumed = training.train_prior(data, cfg, tmp_path / "cut", log=lambda _: None, resume=True)
+    for name, value in whole.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[name], value, msg=name)
+    assert torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=False)["step"] == 4
