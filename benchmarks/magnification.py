@@ -6,8 +6,9 @@ A lower-magnification objective or a smaller camera pixel gives the same smear a
 a higher one at more. Each split (BCCD val, TXL-PBC val) is resampled by each factor (area averaging
 down, cubic up; boxes scaled alike) and evaluated exactly as ``bcedge eval`` runs it: the automatic
 scale estimate, tiles, merge. Per factor: mAP50, red-cell recall at IoU 0.5, the median per-image
-red-cell count error and how the scale was found; once with one counter for the split (a folder from one
-microscope: each image's first guess is the last images' scale) and once with each image alone (a fresh
+red-cell count error and how the scale was found; once with one counter for the split (a folder: each image's
+first guess is the last images' scale, or its thumbnail's where the frame size changes; TXL-PBC val interleaves
+four microscopes in file-name order) and once with each image alone (a fresh
 counter: the first guess is read from its thumbnail, ``bcedge.runtime.scale_prior``). Writes benchmarks/results/magnification_<machine>.json
 and .md.
 """
@@ -39,7 +40,8 @@ def row(metrics: dict) -> dict:
 
 
 MODES = {   # how the images reach the counter: the auto scale starts from the last images' scale, or from nothing
-    "folder": ("A folder from one microscope (one counter: each image's first guess is the last images' scale)", True),
+    "folder": ("A folder (one counter, file-name order: each image's first guess is the last images' scale, or its "
+               "thumbnail's when the frame size changes; BCCD val is one microscope, TXL-PBC val interleaves four)", True),
     "alone": ("Each image alone (a fresh counter per image, as `bcedge count` one image: the first guess is read "
               "from its thumbnail)", False),
 }

@@ -8,7 +8,8 @@ Per source group of BCCD val and TXL-PBC val:
   counting passes that were kept, for a fresh ``Counter`` per image (no history: the worst case), with its first
   guess read from the image's thumbnail (``bcedge.runtime.scale_prior``) and, side by side, from the training
   images' scale; and for one ``Counter`` per group (a rig's stream or folder, where the last image's scale is the
-  next one's guess);
+  next one's guess); and for one ``Counter`` over the whole of TXL-PBC val in file-name order (a folder its four
+  microscopes write into, interleaved);
 - accuracy: the estimated red-cell diameter against the median of the image's labelled whole red cells;
 - invariance: each val split resampled so its red cells (by the labels) are at the model's working scale,
   counted with the auto estimate and with ``--cell-size`` at that scale: the largest per-image count change,
@@ -78,6 +79,18 @@ def run_group(model: Path, records, sizes) -> dict:
             "second_pass_share_fresh_training_guess": round(float(np.mean([p > 1 for p in passes_untold])), 3),
             "cell_px_error_median": round(float(np.median(errors)), 3) if errors else None,
             "cell_px_error_p90": round(float(np.percentile(errors, 90)), 3) if errors else None}
+
+
+def run_folder(model: Path, records) -> dict:
+    """One counter over ``records`` in their order (a folder several microscopes write into): cost and passes."""
+    cost, passes, counter = Cost(), [], Counter.load(model, device="cpu")
+    for record in records:
+        result = counter.count_file(record.image_path)
+        cost.add(result)
+        passes.append(result.scale.passes)
+    return {"images": len(records), "estimate_share": cost.share, "passes_mean": round(float(np.mean(passes)), 3),
+            "second_pass_share": round(float(np.mean([p > 1 for p in passes])), 3),
+            "frame_size_changes": sum((a.width, a.height) != (b.width, b.height) for a, b in zip(records, records[1:]))}
 
 
 def invariance(model: Path, data, sizes) -> dict:
@@ -185,6 +198,10 @@ def main() -> int:
     for group in group_names(data):
         groups[group] = run_group(model, *group_of(data, sizes, group))
         print(group, groups[group], flush=True)
+    txl_order = sorted((r for r in data.images if r.group.startswith(args.txl.resolve().name + "/")),
+                       key=lambda r: r.image_path.name)
+    mixed = run_folder(model, txl_order)
+    print("TXL-PBC val as one folder", mixed, flush=True)
     same = {}
     for split, folder in (("BCCD val", args.bccd), ("TXL-PBC val", args.txl)):
         index = [i for i, r in enumerate(data.images) if r.group.startswith(folder.resolve().name + "/")]
@@ -193,7 +210,7 @@ def main() -> int:
     sweep = tolerance_sweep(model, data, sizes, args.reuse_tolerances, args.txl, args.bccd) if args.reuse_tolerances else {}
     machine = describe_machine()
     report = {"model": str(model), "reuse_tolerance": scaling.REUSE_TOLERANCE, "snap": scaling.SNAP, "groups": groups,
-              "at_model_scale": same, "reuse_tolerance_sweep": sweep, "machine": machine}
+              "txl_pbc_val_as_one_folder": mixed, "at_model_scale": same, "reuse_tolerance_sweep": sweep, "machine": machine}
     slug = machine_slug(machine)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"scale_estimate_{slug}.json").write_text(json.dumps(report, indent=1, default=str))
@@ -213,6 +230,11 @@ images' typical scale instead (`scale_prior=False`), in the same run.
 | group | images | cost, fresh counter per image | same, training guess | cost, one counter per group (a rig) | second pass, fresh | same, training guess | cell size error, median | p90 |
 |---|---:|---:|---:|---:|---:|---:|---:|---:|
 {rows}
+
+TXL-PBC val as one folder (one counter, file-name order: its four microscopes interleaved, {mixed['frame_size_changes']}
+changes of frame size in {mixed['images']} images; an image of another frame size starts from its thumbnail's
+guess): cost {mixed['estimate_share'] * 100:.0f}%, {mixed['passes_mean']:.2f} passes per image, second pass on
+{mixed['second_pass_share'] * 100:.0f}% of images.
 
 ## At the model's own scale
 

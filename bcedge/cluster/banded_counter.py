@@ -17,6 +17,7 @@ from typing import Any
 from bcedge.cluster.bands import band_target, split_bands, view_region
 from bcedge.cluster.jobs import BandJob, BandOutcome
 from bcedge.runtime.counter import Counter, CountResult
+from bcedge.runtime.scale import History
 from bcedge.runtime.sources import ImageSource
 from bcedge.runtime.tiling import TileGrid
 
@@ -45,7 +46,7 @@ class BandedCounter(Counter):
         self._send, self._workers, self._on_tiles = send_bands, max(1, workers), on_tiles
         self._path = ""
 
-    def count_path(self, path: str, history: tuple[float, ...]) -> CountResult:
+    def count_path(self, path: str, history: History) -> CountResult:
         """``count_file(path)`` as a local ``Counter`` that had counted images leaving ``history``."""
         self._path = str(path)
         self.scale_history = history

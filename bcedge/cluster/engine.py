@@ -30,6 +30,7 @@ from bcedge.cluster.pool import WorkerPool
 from bcedge.cluster.progress import ClusterProgress
 from bcedge.cluster.session import ray_session
 from bcedge.cluster.worker import BeforeJob, CounterSpec
+from bcedge.runtime.scale import History
 
 BANDED_FORMATS = ("tiff",)        # formats read by strips at any offset; a PNG band would decode all rows above it
 AHEAD_PER_WORKER = 2              # images in flight per worker: one counting, one waiting
@@ -82,7 +83,7 @@ class RayEngine:
         paths = [Path(p) for p in paths]
         self.progress.expect(len(paths))
         banded = [self._is_banded(p) for p in paths]
-        order, history, tasks, sent = ordering.InOrder(), (), [], 0
+        order, history, tasks, sent = ordering.InOrder(), History(), [], 0
         while order.next < len(paths):
             i = order.next
             if banded[i]:   # counted by all workers at once, after everything before it
@@ -118,7 +119,7 @@ class RayEngine:
             outcome = outcome.result if outcome.error is None else outcome.error
         return path, outcome
 
-    def _count_banded(self, path: Path, history: tuple[float, ...]) -> tuple[Outcome, tuple[float, ...]]:
+    def _count_banded(self, path: Path, history: History) -> tuple[Outcome, History]:
         self.progress.banded(path.name)
         try:
             outcome = self.counter.count_path(str(path), history)

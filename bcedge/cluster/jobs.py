@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bcedge.detections import Detections
+from bcedge.runtime.scale import History
 
 
 @dataclass(frozen=True)
@@ -19,16 +20,16 @@ class ImageJob:
 
     index: int
     path: str
-    history: tuple[float, ...] = ()
+    history: History = field(default_factory=History)
 
 
 @dataclass
 class ImageOutcome:
     index: int
-    history: tuple[float, ...]             # the history it was counted with
+    history: History                       # the history it was counted with
     result: object = None                  # CountResult
     error: BaseException | None = None     # what a bad input raised (OSError, ValueError), as in the local run
-    history_after: tuple[float, ...] = ()  # the counter's history once it was counted
+    history_after: History = field(default_factory=History)   # the counter's history once it was counted
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,8 @@
 A ``Counter`` estimating scales (``cell_size="auto"``) guesses each image's scale from the images
 before it (the median of its last few estimates; ``bcedge.runtime.scale``), so an image's count can
 depend on what came before it. Workers count ahead speculatively: each image goes out with the
-history the driver knows when it is sent, and comes back with the history it was counted with and
-the one it leaves. The driver takes results in input order; an image sent with a history that gives
+history the driver knows when it is sent (``bcedge.runtime.scale.History``), and comes back with the
+history it was counted with and the one it leaves. The driver takes results in input order; an image sent with a history that gives
 a different guess than the true one (the history its predecessors actually left) is counted again
 with the true one. Images from one rig share a scale, so this is rare: the first image is counted
 alone, and afterwards the guess seldom changes.
@@ -13,15 +13,16 @@ Results are taken once each, in order: a late duplicate of a retried or recounte
 """
 from __future__ import annotations
 
-import numpy as np
+from bcedge.runtime.scale import History
 
 
-def same_guess(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
-    """Whether two histories give a ``Counter`` the same first guess (the median of the remembered
-    scales; with none, what the scale network reads from the image's thumbnail, the same on any worker)."""
+def same_guess(a: History, b: History) -> bool:
+    """Whether two histories give a ``Counter`` the same first guess for any image: the median of the remembered
+    scales, kept for an image of the last one's frame size (other sizes also read the image's thumbnail, the same
+    on any worker); with none, the thumbnail's reading."""
     if a == b:
         return True
-    return bool(a) and bool(b) and float(np.median(a)) == float(np.median(b))
+    return bool(a) and bool(b) and a.guess == b.guess and a.frame == b.frame
 
 
 class InOrder:

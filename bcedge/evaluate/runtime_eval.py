@@ -20,6 +20,7 @@ from bcedge.detections import Detections
 from bcedge.evaluate import EVAL_SCORE_FLOOR, summarise
 from bcedge.evaluate.onebox import boxes_per_white_cell
 from bcedge.evaluate.operating import match_scores, tune_thresholds
+from bcedge.runtime.scale import History
 
 
 def image_groups(data: Dataset) -> list[str]:
@@ -42,7 +43,7 @@ def predict(counter, data: Dataset, progress: Callable[[int, int], None] | None 
     detections, scales = [], []
     for index, record in enumerate(data.images):
         if not remember_scale:
-            counter.scale_history = ()
+            counter.scale_history = History()
         result = counter.count_file(record.image_path)
         detections.append(result.detections)
         scales.append(result.scale.to_dict() if result.scale else {})

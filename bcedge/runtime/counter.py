@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +40,10 @@ from bcedge.runtime.tilesize import MAX_SIDE, TileCost, choose_tile
 from bcedge.runtime.tiling import Tile, TileGrid, choose_overlap
 
 TileHook = Callable[[Tile, Detections], None]   # (tile, its decoded detections in tile pixels)
+# where an auto scale's first guess came from (also said in a fallback's note)
+HISTORY_GUESS = "the scale of the last images counted"
+THUMBNAIL_GUESS = "the scale its thumbnail suggests"
+TRAINING_GUESS = "the training images' typical scale"
 BATCH_PIXELS = 4 * 640 * 512                      # pixels per inference batch at most (memory; see batch_for)
 
 
@@ -115,7 +118,7 @@ class Counter:
         self._device_decode = bool(getattr(backend, "decodes_on_device", False)) and device_decode
         # a backend that converts uint8 tiles on its device (torch) gets them as they are
         self._uint8_tiles = self._device_decode or bool(getattr(backend, "takes_uint8_tiles", False))
-        self._recent_factors: deque[float] = deque(maxlen=5)   # the last measured scales: their median is the next guess
+        self._history = scaling.History()   # the last measured scales (their median is the next guess), last frame size
         self._lock = threading.Lock()
         self._tile_hooks: list[TileHook] = []
 
@@ -226,13 +229,15 @@ class Counter:
         return [self._prepare, self._infer, self._decode]
 
     @property
-    def scale_history(self) -> tuple[float, ...]:
-        """The last measured scales (unsnapped factors), oldest first: their median is the next image's first guess."""
-        return tuple(float(v) for v in self._recent_factors)
+    def scale_history(self) -> scaling.History:
+        """The last measured scales (unsnapped factors, oldest first: their median is the next image's first guess)
+        and the frame size of the last image measured."""
+        return self._history
 
     @scale_history.setter
-    def scale_history(self, history: tuple[float, ...]) -> None:
-        self._recent_factors = deque(history, maxlen=self._recent_factors.maxlen)
+    def scale_history(self, history: scaling.History) -> None:
+        factors = tuple(float(v) for v in history.factors)[-scaling.HISTORY_LENGTH:]
+        self._history = scaling.History(factors, history.frame if factors else None)
 
     def _batches(self, src: ImageSource, grid: TileGrid) -> Iterator[list[tuple[Tile, np.ndarray]]]:
         return batched(iter_tiles(src, grid, pad_value=self.meta.pad_value), self.batch_for(grid))
@@ -283,19 +288,20 @@ class Counter:
         """First pass at a guess (other scales too if it is unsure), then the estimate; a second pass only where
         the guess was off."""
         target = scaling.model_cell_px(self.meta)
-        if self._recent_factors:
-            guess, where, guess_s = float(np.median(self._recent_factors)), "the scale of the last images counted", 0.0
-        else:
-            guess, where, guess_s = self._first_guess(src, target)
+        history = self._history
+        guess, where, guess_s, new_rig = self._guess(src, target, history)
         first_factor = scaling.snap(guess)
         passes = {first_factor: self._probe(src, first_factor)}   # factor -> (result, region counted)
         probes = [(first_factor, self._measure(*passes[first_factor], target))]
         first = probes[0][1]
-        confirmed = self.scale_prior is not None and scaling.confirms(first, guess)
-        if not self._recent_factors and not (first.trusted or confirmed):
-            # a first image, unsure at the guessed scale: a microscope far from it finds nothing there, or cell
-            # parts; look at other scales (a rig's next images start from what this one measured)
-            steps = scaling.LADDER_STEPS if self.scale_prior is None else scaling.THUMBNAIL_LADDER_STEPS
+        confirmed = where == THUMBNAIL_GUESS and scaling.confirms(first, guess)
+        if confirmed and first.factor is None:   # a sparse field whose few whole red cells measure the thumbnail's guess
+            first = replace(first, factor=first.sparse_factor)
+            probes[0] = (first_factor, first)
+        if new_rig and not (first.trusted or confirmed):
+            # a rig's first image, unsure at the guessed scale: a microscope far from it finds nothing there, or
+            # cell parts; look at other scales (the rig's next images start from what this one measured)
+            steps = scaling.THUMBNAIL_LADDER_STEPS if where == THUMBNAIL_GUESS else scaling.LADDER_STEPS
             for factor in scaling.ladder(first_factor, steps):
                 passes[factor] = self._probe(src, factor)
                 probes.append((factor, self._measure(*passes[factor], target)))
@@ -303,7 +309,7 @@ class Counter:
         probe_factor, found = scaling.chosen_probe(probes)
         measured, cells = found.factor, found.cells
         if measured is None:   # too few cells to measure: the last images' scale, else the training images'
-            fallback, where = (guess, where) if self._recent_factors else self._training_guess(target)
+            fallback, where = (history.guess, HISTORY_GUESS) if history else self._training_guess(target)
             tried = f" at {len(probes)} scales" if len(probes) > 1 else ""
             chosen = scaling.Scale(scaling.snap(fallback), "fallback", cell_px=target / fallback, cells=cells,
                                    note=f"{cells} whole red cells found{tried} (at least {scaling.MIN_CELLS} needed): "
@@ -335,26 +341,38 @@ class Counter:
         result.scale = chosen
         result.timings["estimate_s"] = estimate_s
         if chosen.method == "auto":   # the measurement, not the snapped factor: the next image's guess
-            self._recent_factors.append(measured)
+            self._history = history.after(measured, (src.width, src.height))
         return result
 
-    def _first_guess(self, src: ImageSource, target: float) -> tuple[float, str, float]:
-        """A first image's first guess, where it comes from, and the seconds it took: the scale network's
-        reading of its thumbnail, else the training images' typical scale. The guess only says where to look
-        first: an image whose scale cannot be measured is counted at the training images' scale, not at the
-        thumbnail's. Reading the central square is not timed as the guess's: for most files it is the decode
-        the first pass would otherwise do."""
+    def _guess(self, src: ImageSource, target: float, history: scaling.History) -> tuple[float, str, float, bool]:
+        """An image's first guess of its scale, where it comes from, the seconds it took, and whether the image is
+        a rig's first (when its first pass is unsure, other scales are tried).
+
+        An image of the last one's frame size starts from the last images' scale. Another frame size may be
+        another rig's: it starts from what the scale network reads from its thumbnail (when the counter has the
+        network), and is a new rig's first image if that reading is far from the last images' scale
+        (``scaling.same_rig``). Without the network, a first image starts from the training images' typical scale.
+        """
+        if history and (history.frame == (src.width, src.height) or self.scale_prior is None):
+            return history.guess, HISTORY_GUESS, 0.0, False
         if self.scale_prior is None:
-            return (*self._training_guess(target), 0.0)
+            return *self._training_guess(target), 0.0, True
+        thumbnail, seconds = self._thumbnail_guess(src, target)
+        return thumbnail, THUMBNAIL_GUESS, seconds, not (history and scaling.same_rig(thumbnail, history.guess))
+
+    def _thumbnail_guess(self, src: ImageSource, target: float) -> tuple[float, float]:
+        """The factor the scale network reads from ``src``'s thumbnail, and the seconds it took. The guess only says
+        where to look first: an image whose scale cannot be measured is not counted at it. Reading the central
+        square is not timed as the guess's: for most files it is the decode the first pass would otherwise do."""
         square = central_square(src)
         started = time.perf_counter()
         factor = scaling.clamp(target / self.scale_prior.cell_px_in(square))
-        return factor, "the scale its thumbnail suggests", time.perf_counter() - started
+        return factor, time.perf_counter() - started
 
     def _training_guess(self, target: float) -> tuple[float, str]:
         """The factor that brings the training images' median red cell to the model's scale."""
         typical = scaling.training_median_px(self.meta)
-        return scaling.clamp(target / typical if typical else 1.0), "the training images' typical scale"
+        return scaling.clamp(target / typical if typical else 1.0), TRAINING_GUESS
 
     def _measure(self, result: CountResult, region: ImageSource, target: float) -> scaling.Measurement:
         """The scale a pass over ``region`` gives (``result``'s detections are in ``region``'s pixels)."""

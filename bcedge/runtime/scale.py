@@ -7,21 +7,30 @@ user's image to it comes from, in order of trust:
 - ``cell_size=PX``: the median red-cell diameter in the user's pixels;
 - ``um_per_px=X``: the rig's calibration, through the red cell's typical diameter (7.5 um);
 - ``cell_size="auto"`` (the default): an estimate from the image itself. The detector counts the
-  image at a first guess (the median of the last few images' estimates; for a counter's first image,
-  what a small network reads from its thumbnail, ``bcedge.runtime.scale_prior``, else the training
-  data's median), the median diameter of the whole red cells it found gives the scale, and the image is
-  counted again only if that scale differs from the guess by more than ``REUSE_TOLERANCE``. Images from
-  one rig share a scale, so a stream or folder rarely pays the second pass; the first pass on a
-  large image looks at a central crop only. On a counter's first image, a first pass that finds too
-  few whole red cells, or red cells the detector is unsure of (a guess far from the image's scale:
-  it then finds cell parts) and that do not measure what the thumbnail suggested (``confirms``), is
-  followed by passes at powers of 2 around the guess (``ladder``: half and twice a thumbnail's guess,
-  1/8x to 4x a guess from the training scale); the one whose red cells the detector is surest of gives
-  the scale, unless it agrees with the first pass's. A single image from a microscope of 0.3x or 5x the
-  training magnification is measured, not counted at the training scale; a rig's later images start
-  from its scale. Too few whole red cells at every scale: the scale of the images the counter counted
-  before (the same rig), or with none, the training images' typical scale (their median red cell; not
-  the thumbnail's reading, which only says where to look first), said so in the result.
+  image at a first guess, the median diameter of the whole red cells it found gives the scale, and the
+  image is counted again only if that scale differs from the guess by more than ``REUSE_TOLERANCE``.
+  The first pass on a large image looks at a central crop only.
+
+  The first guess: for an image of the last one's frame size, the median of the last few images'
+  estimates (``History``): images from one rig share a scale, so a stream rarely pays the second pass.
+  For a counter's first image, or one of another frame size (perhaps another camera), what a small
+  network reads from its thumbnail (``bcedge.runtime.scale_prior``; without it, the last images' scale,
+  else the training data's median). A measurement further than ``NEW_RIG_RATIO`` from the last images'
+  scale starts a new history, so after a change of microscope or objective the next image starts from
+  the new rig's scale, not from the median of the old one's.
+
+  A rig's first image (a counter's first, or one of another frame size whose thumbnail reads a scale far
+  from the last images') whose first pass finds too few whole red cells, or red cells the detector is
+  unsure of (a guess far from the image's scale: it then finds cell parts), unless they measure what the
+  thumbnail suggested (``confirms``; in a sparse field, such as a white cell's with most red cells cut by
+  the edge, one or two whole red cells the detector is sure of may), is followed by passes at powers of
+  2 around the guess (``ladder``: half and twice a thumbnail's guess, 1/8x to 4x a guess from the
+  training scale); the one whose red cells the detector is surest of gives the scale, unless it agrees
+  with the first pass's. A single image from a microscope of 0.3x or 5x the training magnification is
+  measured, not counted at the training scale. Too few whole red cells at every scale: the scale of the
+  images the counter counted before (the same rig), or with none, the training images' typical scale
+  (their median red cell; not the thumbnail's reading, which only says where to look first), said so in
+  the result.
 
 ``SNAP`` keeps images near the working scale at their own pixels (no interpolation, no resampling
 time). ``REUSE_TOLERANCE`` was chosen on the val splits (``benchmarks/scale_estimate.py
@@ -60,6 +69,33 @@ LADDER_STEPS = (-3, -2, -1, 1, 2)   # powers of 2 tried around an untrusted firs
 # around a guess read from the thumbnail, which is within 2x of the labels on all but 1 of 2,928 val images at
 # 0.35-5x, one step each way is enough (a step up of 2x costs 4x the first pass's pixels, of 4x 16x)
 THUMBNAIL_LADDER_STEPS = (-1, 1)
+# Scales further apart than this ratio are different rigs (another microscope, objective or camera), not the spread of
+# one rig's measurements (their p90 error is 4-14%): a measurement this far from the history starts a new one, and an
+# image of another frame size whose thumbnail reads this far from the history is counted as a rig's first image
+NEW_RIG_RATIO = 1.5
+HISTORY_LENGTH = 5
+
+
+@dataclass(frozen=True)
+class History:
+    """What a counter remembers of the images it measured: their scales (unsnapped factors, oldest first; the median
+    is the next image's first guess) and the last one's frame size (a frame of another size may be another rig's)."""
+
+    factors: tuple[float, ...] = ()
+    frame: tuple[int, int] | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.factors)
+
+    @property
+    def guess(self) -> float:
+        return float(np.median(self.factors))
+
+    def after(self, factor: float, frame: tuple[int, int]) -> History:
+        """The history once an image of size ``frame`` measured ``factor``: a scale far from the last images' starts
+        a new history (a new rig: its next image should not start from the old rig's scale)."""
+        kept = self.factors if self and same_rig(factor, self.guess) else ()
+        return History((*kept, float(factor))[-HISTORY_LENGTH:], (int(frame[0]), int(frame[1])))
 
 
 @dataclass
@@ -145,11 +181,13 @@ def whole_cell_diameters(detections: Detections, class_names: list[str], image_s
 @dataclass(frozen=True)
 class Measurement:
     """What one pass says of the scale: the factor its whole red cells give (None: too few of them), and how
-    sure the detector was of its red cells (their mean score)."""
+    sure the detector was of its red cells (their mean score). ``sparse_factor``: what one or two whole red cells
+    give, too few to measure an image on their own (``MIN_CELLS``), enough to confirm the thumbnail's guess."""
 
     factor: float | None
     cells: int
     confidence: float
+    sparse_factor: float | None = None
 
     @property
     def trusted(self) -> bool:
@@ -158,10 +196,14 @@ class Measurement:
 
 
 def confirms(measurement: Measurement, guess: float) -> bool:
-    """Whether a first pass not sure enough on its own measured what the thumbnail suggested (``guess``), with
-    scores above those of passes far from the working scale."""
-    return (measurement.factor is not None and measurement.confidence >= CONFIRMED_CONFIDENCE
-            and close_enough(measurement.factor, guess))
+    """Whether a first pass not sure enough on its own, or finding too few whole red cells to measure, measured what
+    the thumbnail suggested (``guess``): two independent readings agree. Enough whole red cells need scores above
+    those of passes far from the working scale; one or two (a sparse field: a white cell and a few red cells, most
+    cut by the image edge) need the scores of passes near it."""
+    if measurement.factor is not None:
+        return measurement.confidence >= CONFIRMED_CONFIDENCE and close_enough(measurement.factor, guess)
+    return (measurement.sparse_factor is not None and measurement.confidence >= TRUSTED_CONFIDENCE
+            and close_enough(measurement.sparse_factor, guess))
 
 
 def estimate_from(detections: Detections, class_names: list[str], region_size: tuple[int, int],
@@ -178,7 +220,8 @@ def estimate_from(detections: Detections, class_names: list[str], region_size: t
         confident = detections.scores[red & (detections.scores >= MIN_SCORE)]
     confidence = float(confident.mean()) if len(confident) else 0.0
     if len(diameters) < MIN_CELLS:
-        return Measurement(None, int(len(diameters)), confidence)
+        sparse = clamp(target_px / float(np.median(diameters))) if len(diameters) else None
+        return Measurement(None, int(len(diameters)), confidence, sparse)
     return Measurement(clamp(target_px / float(np.median(diameters))), int(len(diameters)), confidence)
 
 
@@ -199,6 +242,11 @@ def chosen_probe(probes: list[tuple[float, Measurement]]) -> tuple[float, Measur
     surest = max(measured, key=lambda p: (round(p[1].confidence, 2), -abs(math.log(p[1].factor / p[0]))))
     agrees = first[1].factor is not None and close_enough(surest[1].factor, first[1].factor)
     return first if agrees else surest
+
+
+def same_rig(a: float, b: float) -> bool:
+    """Whether two scales may be one rig's (within ``NEW_RIG_RATIO`` of each other)."""
+    return abs(math.log(a / b)) <= math.log(NEW_RIG_RATIO)
 
 
 def close_enough(a: float, b: float, tolerance: float | None = None) -> bool:

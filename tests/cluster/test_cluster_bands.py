@@ -18,6 +18,7 @@ from bcedge.cluster.jobs import BandJob
 from bcedge.cluster.worker import CounterSpec, CountWorker
 from bcedge.data.synth import generate_smear
 from bcedge.runtime.counter import Counter
+from bcedge.runtime.scale import History
 from bcedge.runtime.sources import open_image
 from bcedge.runtime.tiling import TileGrid
 
@@ -75,7 +76,9 @@ def test_a_grid_the_worker_would_plan_otherwise_is_refused(slide, worker):
     assert "999 of 256x256" in str(worker.count_band(job).error)
 
 
-@pytest.mark.parametrize("look,histories", [("colour", [(), (0.7,)]), ("grey", [()]), ("noisy", [()])])
+# earlier images' scales, and whether they were of this frame size (another size also reads the thumbnail)
+@pytest.mark.parametrize("look,histories", [("colour", [((), False), ((0.7,), True), ((0.7,), False)]),
+                                            ("grey", [((), False)]), ("noisy", [((), False)])])
 def test_counting_in_bands_gives_the_local_result_scale_estimate_included(tmp_path, slide, worker, look, histories):
     path, flags = slide, {"colour": [], "grey": ["greyscale"], "noisy": ["noisy"]}[look]
     if look == "grey":   # the reader's greyscale note must reach the driver's flags
@@ -94,7 +97,10 @@ def test_counting_in_bands_gives_the_local_result_scale_estimate_included(tmp_pa
         return [lambda job=job: worker.count_band(job) for job in jobs]
 
     banded = BandedCounter(MetaOnly(worker.counter.meta, "workers"), send, workers=2, **OPTIONS)
-    for history in histories:   # what earlier images left the counter with changes the guess
+    with open_image(path) as image:
+        frame = (image.width, image.height)
+    for factors, same_frame in histories:   # what earlier images left the counter with changes the guess
+        history = History(factors, frame if same_frame else (frame[0] + 1, frame[1]))
         local.scale_history = history
         expected = local.count_file(path)
         got = banded.count_path(str(path), history)

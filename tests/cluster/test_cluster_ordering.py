@@ -1,24 +1,30 @@
 """Results in input order, each once, and the scale history a local Counter would have (no Ray needed)."""
 
 from bcedge.cluster.ordering import InOrder, same_guess
+from bcedge.runtime.scale import History
 
 
-def test_histories_with_the_same_median_give_the_same_guess_and_others_do_not():
-    assert same_guess((), ())
-    assert same_guess((0.5,), (0.5, 0.5, 0.5))
-    assert same_guess((0.4, 0.5, 0.6), (0.5,))
-    assert not same_guess((0.5,), (0.5, 0.6))
-    assert not same_guess((), (0.5,))   # no history: the model's typical scale, not a remembered one
+FRAME = (640, 480)
+
+
+def test_histories_with_the_same_median_and_frame_give_the_same_guess_and_others_do_not():
+    assert same_guess(History(), History())
+    assert same_guess(History((0.5,), FRAME), History((0.5, 0.5, 0.5), FRAME))
+    assert same_guess(History((0.4, 0.5, 0.6), FRAME), History((0.5,), FRAME))
+    assert not same_guess(History((0.5,), FRAME), History((0.5, 0.6), FRAME))
+    assert not same_guess(History(), History((0.5,), FRAME))   # no history: the thumbnail's guess, not a remembered one
+    # an image of one of the two sizes would start from the history in one counter, from its thumbnail in the other
+    assert not same_guess(History((0.5,), FRAME), History((0.5,), (416, 416)))
 
 
 def test_a_counter_remembers_exactly_the_history_given_and_no_more_than_it_keeps():
     from bcedge.runtime.counter import Counter
 
     counter = Counter.load("default")
-    counter.scale_history = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
-    assert counter.scale_history == (0.2, 0.3, 0.4, 0.5, 0.6)   # the last five
-    counter.scale_history = ()
-    assert counter.scale_history == ()
+    counter.scale_history = History((0.1, 0.2, 0.3, 0.4, 0.5, 0.6), FRAME)
+    assert counter.scale_history == History((0.2, 0.3, 0.4, 0.5, 0.6), FRAME)   # the last five
+    counter.scale_history = History()
+    assert counter.scale_history == History() and not counter.scale_history
 
 
 def test_outcomes_come_out_in_index_order_once_each():

@@ -127,18 +127,19 @@ def test_predict_can_count_each_image_as_if_it_were_the_first(tmp_path):
     from types import SimpleNamespace
 
     from bcedge.evaluate.runtime_eval import predict
+    from bcedge.runtime.scale import History
 
     class RememberingCounter:
         def __init__(self) -> None:
-            self.scale_history, self.seen = (), []
+            self.scale_history, self.seen = History(), []
 
         def count_file(self, path):
             self.seen.append(self.scale_history)
-            self.scale_history = (*self.scale_history, 0.5)
+            self.scale_history = self.scale_history.after(0.5, (10, 10))
             return SimpleNamespace(detections=Detections.empty(), scale=None)
 
     data = Dataset([ImageAnnotation(tmp_path / f"{i}.png", 10, 10, np.zeros((0, 4)), []) for i in range(3)], NAMES)
     for remember, seen in ((True, [(), (0.5,), (0.5, 0.5)]), (False, [(), (), ()])):
         counter = RememberingCounter()
         predict(counter, data, remember_scale=remember)
-        assert counter.seen == seen
+        assert [h.factors for h in counter.seen] == seen

@@ -134,7 +134,7 @@ def test_no_cells_after_counted_images_falls_back_to_their_scale():
     result = counter.count(np.full((400, 500, 3), 220, np.uint8))
     assert result.scale.method == "fallback" and "last images counted" in result.scale.note
     assert result.scale.factor == pytest.approx(counted.scale.factor)
-    assert counter.scale_history == (counted.scale.factor,)      # a fallback is not an estimate: not remembered
+    assert counter.scale_history.factors == (counted.scale.factor,)      # a fallback is not an estimate: not remembered
 
 
 def test_a_stream_reuses_the_last_scale_so_the_second_frame_takes_one_pass():
@@ -198,6 +198,58 @@ def test_a_wrong_thumbnail_guess_is_corrected_by_the_ladder(monkeypatch):
     assert result.scale.passes > 1
 
 
+def test_a_frame_of_another_size_whose_thumbnail_reads_another_rig_is_counted_as_that_rigs_first(monkeypatch):
+    # a folder shared by two microscopes: rig A's 100 px cells in 800x600 frames, then rig B's 200 px in 1000x700
+    prior = FixedPrior(100.0)
+    monkeypatch.setattr("bcedge.runtime.counter.shared_prior", lambda: prior)
+    counter = Counter(DiskBackend(scaled_meta()), cell_size="auto")
+    for seed in (1, 2):
+        counter.count(smear(100, size=(800, 600), seed=seed)[0])
+    assert prior.calls == 1                      # rig A's second frame started from the first one's scale
+    prior.cell_px_value = 190.0
+    image, truth = smear(200, size=(1000, 700), seed=3)
+    result = counter.count(image)
+    assert prior.calls == 2 and result.scale.passes == 1 and result.counts["RBC"] == len(truth)
+    assert result.scale.cell_px == pytest.approx(200, rel=0.12)
+    # rig B's next frame starts from rig B's scale alone: the history restarted
+    assert counter.scale_history.factors == pytest.approx((CELL_PX / 200,), rel=0.12)
+    assert counter.count(smear(200, size=(1000, 700), seed=4)[0]).scale.passes == 1 and prior.calls == 2
+
+
+def test_a_frame_of_another_size_from_the_same_rig_keeps_its_history(monkeypatch):
+    prior = FixedPrior(110.0)
+    monkeypatch.setattr("bcedge.runtime.counter.shared_prior", lambda: prior)
+    counter = Counter(DiskBackend(scaled_meta()), cell_size="auto")
+    counter.count(smear(100, size=(800, 600), seed=1)[0])
+    first = counter.scale_history.factors
+    prior.cell_px_value = 105.0      # a crop of rig A's frames: the thumbnail reads rig A's scale
+    result = counter.count(smear(100, size=(640, 480), seed=2)[0])
+    assert prior.calls == 2 and result.scale.passes == 1 and result.timings["estimate_s"] > 0
+    assert counter.scale_history.factors[:1] == first and len(counter.scale_history.factors) == 2
+    assert counter.scale_history.frame == (640, 480)
+
+
+def test_an_objective_changed_on_the_same_camera_costs_one_second_pass():
+    # rig A's 60 px cells, then 130 px at the same frame size (a higher-power objective): the first such frame
+    # is measured on a first pass and counted on a second, and the next starts from its scale (one pass: the frame
+    # fits the first pass's crop at it), not from the median of rig A's
+    counter = Counter(DiskBackend(scaled_meta()), cell_size="auto")
+    for seed in (1, 2, 3):
+        counter.count(smear(60, size=(1100, 800), seed=seed)[0])
+    switched = counter.count(smear(130, size=(1100, 800), seed=4)[0])
+    assert switched.scale.passes == 2 and switched.scale.cell_px == pytest.approx(130, rel=0.12)
+    assert counter.count(smear(130, size=(1100, 800), seed=5)[0]).scale.passes == 1
+
+
+def test_a_history_keeps_one_rigs_last_five_scales_and_restarts_at_a_scale_far_from_them():
+    history = scaling.History()
+    for factor in (0.50, 0.52, 0.48, 0.51, 0.49, 0.50):
+        history = history.after(factor, (800, 600))
+    assert history.factors == (0.52, 0.48, 0.51, 0.49, 0.50) and history.frame == (800, 600)
+    assert history.after(0.70, (640, 480)).factors == (*history.factors[1:], 0.70)   # 1.4x: the same rig's spread
+    assert history.after(0.80, (800, 600)) == scaling.History((0.80,), (800, 600))   # 1.6x: another rig's
+
+
 class UnsureBackend(DiskBackend):
     """The disks found with the middling scores the default model gives dense frames at the right scale."""
 
@@ -217,6 +269,24 @@ def test_an_unsure_first_pass_that_measures_the_thumbnails_guess_is_the_count(mo
     assert confirmed.scale.cell_px == pytest.approx(100, rel=0.12)
     monkeypatch.setattr("bcedge.runtime.counter.shared_prior", lambda: FixedPrior(160.0))
     assert Counter(UnsureBackend(scaled_meta()), cell_size="auto").count(image).scale.passes > 1   # they disagree
+
+
+def sparse_field(diameter: int = 200) -> np.ndarray:
+    """A white cell's field: two whole red cells, the rest cut by the image edge."""
+    image = np.full((600, 800, 3), 220, np.uint8)
+    for x, y in ((300, 300), (520, 300), (0, 100), (800, 500), (400, 0), (400, 600)):
+        cv2.circle(image, (x, y), diameter // 2, (40, 40, 40), -1)
+    return image
+
+
+def test_a_sparse_field_whose_few_whole_cells_measure_the_thumbnails_guess_is_counted_in_one_pass(monkeypatch):
+    monkeypatch.setattr("bcedge.runtime.counter.shared_prior", lambda: FixedPrior(190.0))
+    result = Counter(DiskBackend(scaled_meta()), cell_size="auto").count(sparse_field())
+    assert result.scale.method == "auto" and result.scale.cells == 2 and result.scale.passes == 1
+    assert result.scale.cell_px == pytest.approx(200, rel=0.12) and result.counts["RBC"] == 6
+    # the same two cells against a thumbnail reading 1.5x too large: they do not confirm it, other scales are tried
+    monkeypatch.setattr("bcedge.runtime.counter.shared_prior", lambda: FixedPrior(300.0))
+    assert Counter(DiskBackend(scaled_meta()), cell_size="auto").count(sparse_field()).scale.passes > 1
 
 
 def test_no_cells_anywhere_is_counted_at_the_training_scale_whatever_the_thumbnail_said(monkeypatch):
@@ -273,7 +343,7 @@ def test_a_stream_near_the_working_scale_is_counted_once_per_frame(relative):
     assert [r.scale.passes for r in results[1:]] == [1, 1, 1]
     expected = 1.0 if relative < 1 else CELL_PX / diameter
     assert all(r.scale.factor == pytest.approx(expected, rel=0.05) for r in results)
-    assert all(v == pytest.approx(CELL_PX / diameter, rel=0.05) for v in counter.scale_history)
+    assert all(v == pytest.approx(CELL_PX / diameter, rel=0.05) for v in counter.scale_history.factors)
 
 
 def test_a_frame_of_one_batch_starts_no_threads(monkeypatch):
