@@ -88,8 +88,9 @@ def add_scale_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--um-per-px", type=um_per_px_option, default=None,
                         help="the images' pixel pitch in micrometres (instead of --cell-size)")
     parser.add_argument("--no-scale-guess", dest="scale_prior", action="store_false",
-                        help="with the automatic scale, start a first image at the training images' typical scale "
-                             "(default: at the scale a small network reads from its thumbnail)")
+                        help="with the automatic scale, start a first image at the training images' typical scale, "
+                             "and one of another frame size at the last images' (default: at the scale a small "
+                             "network reads from its thumbnail)")
     parser.add_argument("--tile", type=tile_option, default="auto",
                         help="auto (the model input size, or chosen per image for dynamic-input models), none, or WxH")
     parser.add_argument("--no-smoothing", dest="denoise", action="store_false",

@@ -350,7 +350,8 @@ class Counter:
 
         An image of the last one's frame size starts from the last images' scale. Another frame size may be
         another rig's: it starts from what the scale network reads from its thumbnail (when the counter has the
-        network), and is a new rig's first image if that reading is far from the last images' scale
+        network) if that is further from the last images' scale than the reading's own error (``REUSE_TOLERANCE``:
+        within it, the measured scale is the better guess), and is a new rig's first image if it is far from it
         (``scaling.same_rig``). Without the network, a first image starts from the training images' typical scale.
         """
         if history and (history.frame == (src.width, src.height) or self.scale_prior is None):
@@ -358,6 +359,8 @@ class Counter:
         if self.scale_prior is None:
             return *self._training_guess(target), 0.0, True
         thumbnail, seconds = self._thumbnail_guess(src, target)
+        if history and scaling.close_enough(thumbnail, history.guess):   # within the guess's own error: the measured
+            return history.guess, HISTORY_GUESS, seconds, False
         return thumbnail, THUMBNAIL_GUESS, seconds, not (history and scaling.same_rig(thumbnail, history.guess))
 
     def _thumbnail_guess(self, src: ImageSource, target: float) -> tuple[float, float]:
