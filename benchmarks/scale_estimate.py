@@ -233,7 +233,7 @@ images' typical scale instead (`scale_prior=False`), in the same run.
 
 TXL-PBC val as one folder (one counter, file-name order: its four microscopes interleaved, {mixed['frame_size_changes']}
 changes of frame size in {mixed['images']} images; an image of another frame size starts from its thumbnail's
-guess): cost {mixed['estimate_share'] * 100:.0f}%, {mixed['passes_mean']:.2f} passes per image, second pass on
+guess where that is over 15% from the last images' scale): cost {mixed['estimate_share'] * 100:.0f}%, {mixed['passes_mean']:.2f} passes per image, second pass on
 {mixed['second_pass_share'] * 100:.0f}% of images.
 
 ## At the model's own scale

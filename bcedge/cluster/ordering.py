@@ -4,9 +4,9 @@ A ``Counter`` estimating scales (``cell_size="auto"``) guesses each image's scal
 before it (the median of its last few estimates; ``bcedge.runtime.scale``), so an image's count can
 depend on what came before it. Workers count ahead speculatively: each image goes out with the
 history the driver knows when it is sent (``bcedge.runtime.scale.History``), and comes back with the
-history it was counted with and the one it leaves. The driver takes results in input order; an image sent with a history that gives
-a different guess than the true one (the history its predecessors actually left) is counted again
-with the true one. Images from one rig share a scale, so this is rare: the first image is counted
+history it was counted with and the one it leaves. The driver takes results in input order; an image
+sent with a history that gives a different guess than the true one (the history its predecessors
+actually left) is counted again with the true one. Images from one rig share a scale, so this is rare: the first image is counted
 alone, and afterwards the guess seldom changes.
 
 Results are taken once each, in order: a late duplicate of a retried or recounted job is dropped.

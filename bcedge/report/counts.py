@@ -79,7 +79,7 @@ def scale_note(result: Any) -> list[str]:
     scale = getattr(result, "scale", None)
     if scale is None or scale.method == "model":
         return []
-    how = {"auto": f"auto, {scale.cells} cells", "fallback": "no cells: typical"}.get(scale.method, scale.method)
+    how = {"auto": f"auto, {scale.cells} cells", "fallback": "too few cells to measure"}.get(scale.method, scale.method)
     cell = f", cell {scale.cell_px:.0f}px" if scale.cell_px else ""
     return [f"scale x{scale.factor:.2f} ({how}{cell})"]
 

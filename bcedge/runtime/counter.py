@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -44,6 +45,16 @@ TileHook = Callable[[Tile, Detections], None]   # (tile, its decoded detections 
 HISTORY_GUESS = "the scale of the last images counted"
 THUMBNAIL_GUESS = "the scale its thumbnail suggests"
 TRAINING_GUESS = "the training images' typical scale"
+
+
+class FirstGuess(NamedTuple):
+    """An image's first guess of its scale (a factor), where it came from, the seconds it took, and whether the image
+    is a rig's first (an unsure first pass then looks at other scales)."""
+
+    factor: float
+    where: str
+    seconds: float
+    new_rig: bool
 BATCH_PIXELS = 4 * 640 * 512                      # pixels per inference batch at most (memory; see batch_for)
 
 
@@ -289,7 +300,7 @@ class Counter:
         the guess was off."""
         target = scaling.model_cell_px(self.meta)
         history = self._history
-        guess, where, guess_s, new_rig = self._guess(src, target, history)
+        guess, where, guess_s, new_rig = self._first_guess(src, target, history)
         first_factor = scaling.snap(guess)
         passes = {first_factor: self._probe(src, first_factor)}   # factor -> (result, region counted)
         probes = [(first_factor, self._measure(*passes[first_factor], target))]
@@ -298,7 +309,10 @@ class Counter:
         if confirmed and first.factor is None:   # a sparse field whose few whole red cells measure the thumbnail's guess
             first = replace(first, factor=first.sparse_factor)
             probes[0] = (first_factor, first)
-        if new_rig and not (first.trusted or confirmed):
+        # a rig's first image, a sparse field at the thumbnail's scale: counted there (other scales would not show
+        # more whole cells; a rig's later images fall back to its measured scale instead)
+        sparse = new_rig and where == THUMBNAIL_GUESS and first.sparse
+        if new_rig and not (first.trusted or confirmed or sparse):
             # a rig's first image, unsure at the guessed scale: a microscope far from it finds nothing there, or
             # cell parts; look at other scales (the rig's next images start from what this one measured)
             steps = scaling.THUMBNAIL_LADDER_STEPS if where == THUMBNAIL_GUESS else scaling.LADDER_STEPS
@@ -308,8 +322,8 @@ class Counter:
         estimate_s = guess_s + sum(result.timings["total_s"] for result, _ in passes.values())
         probe_factor, found = scaling.chosen_probe(probes)
         measured, cells = found.factor, found.cells
-        if measured is None:   # too few cells to measure: the last images' scale, else the training images'
-            fallback, where = (history.guess, HISTORY_GUESS) if history else self._training_guess(target)
+        if measured is None:   # too few whole red cells to measure
+            fallback, where = self._unmeasured_scale(guess if sparse else None, history, target)
             tried = f" at {len(probes)} scales" if len(probes) > 1 else ""
             chosen = scaling.Scale(scaling.snap(fallback), "fallback", cell_px=target / fallback, cells=cells,
                                    note=f"{cells} whole red cells found{tried} (at least {scaling.MIN_CELLS} needed): "
@@ -344,9 +358,8 @@ class Counter:
             self._history = history.after(measured, (src.width, src.height))
         return result
 
-    def _guess(self, src: ImageSource, target: float, history: scaling.History) -> tuple[float, str, float, bool]:
-        """An image's first guess of its scale, where it comes from, the seconds it took, and whether the image is
-        a rig's first (when its first pass is unsure, other scales are tried).
+    def _first_guess(self, src: ImageSource, target: float, history: scaling.History) -> FirstGuess:
+        """Where an image's auto scale starts.
 
         An image of the last one's frame size starts from the last images' scale. Another frame size may be
         another rig's: it starts from what the scale network reads from its thumbnail (when the counter has the
@@ -355,13 +368,13 @@ class Counter:
         (``scaling.same_rig``). Without the network, a first image starts from the training images' typical scale.
         """
         if history and (history.frame == (src.width, src.height) or self.scale_prior is None):
-            return history.guess, HISTORY_GUESS, 0.0, False
+            return FirstGuess(history.guess, HISTORY_GUESS, 0.0, False)
         if self.scale_prior is None:
-            return *self._training_guess(target), 0.0, True
+            return FirstGuess(*self._training_guess(target), 0.0, True)
         thumbnail, seconds = self._thumbnail_guess(src, target)
         if history and scaling.close_enough(thumbnail, history.guess):   # within the guess's own error: the measured
-            return history.guess, HISTORY_GUESS, seconds, False
-        return thumbnail, THUMBNAIL_GUESS, seconds, not (history and scaling.same_rig(thumbnail, history.guess))
+            return FirstGuess(history.guess, HISTORY_GUESS, seconds, False)
+        return FirstGuess(thumbnail, THUMBNAIL_GUESS, seconds, not (history and scaling.same_rig(thumbnail, history.guess)))
 
     def _thumbnail_guess(self, src: ImageSource, target: float) -> tuple[float, float]:
         """The factor the scale network reads from ``src``'s thumbnail, and the seconds it took. The guess only says
@@ -371,6 +384,15 @@ class Counter:
         started = time.perf_counter()
         factor = scaling.clamp(target / self.scale_prior.cell_px_in(square))
         return factor, time.perf_counter() - started
+
+    def _unmeasured_scale(self, sparse_guess: float | None, history: scaling.History,
+                          target: float) -> tuple[float, str]:
+        """Where an image whose scale could not be measured is counted, and why: a sparse field at the thumbnail's
+        guess it was seen at (``sparse_guess``: the detector was sure of the red cells it found there), else the
+        last images' scale, else the training images' typical scale (not a thumbnail's reading on its own)."""
+        if sparse_guess is not None:
+            return sparse_guess, f"{THUMBNAIL_GUESS}, where the detector was sure of the red cells it found"
+        return (history.guess, HISTORY_GUESS) if history else self._training_guess(target)
 
     def _training_guess(self, target: float) -> tuple[float, str]:
         """The factor that brings the training images' median red cell to the model's scale."""

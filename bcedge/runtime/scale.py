@@ -27,10 +27,13 @@ user's image to it comes from, in order of trust:
   2 around the guess (``ladder``: half and twice a thumbnail's guess, 1/8x to 4x a guess from the
   training scale); the one whose red cells the detector is surest of gives the scale, unless it agrees
   with the first pass's. A single image from a microscope of 0.3x or 5x the training magnification is
-  measured, not counted at the training scale. Too few whole red cells at every scale: the scale of the
-  images the counter counted before (the same rig), or with none, the training images' typical scale
-  (their median red cell; not the thumbnail's reading, which only says where to look first), said so in
-  the result.
+  measured, not counted at the training scale. A rig's first image that is a sparse field, with too few
+  whole red cells to measure but red cells the detector is sure of at the thumbnail's scale
+  (``Measurement.sparse``), is counted there: no other scale would show it more whole cells. Too few
+  whole red cells at every scale otherwise:
+  the scale of the images the counter counted before (the same rig), or with none, the training images'
+  typical scale (their median red cell; not the thumbnail's reading alone, which only says where to look
+  first), said so in the result.
 
 ``SNAP`` keeps images near the working scale at their own pixels (no interpolation, no resampling
 time). ``REUSE_TOLERANCE`` was chosen on the val splits (``benchmarks/scale_estimate.py
@@ -194,6 +197,13 @@ class Measurement:
         """Enough whole red cells, found with the scores the detector gives cells near its working scale."""
         return self.factor is not None and self.confidence >= TRUSTED_CONFIDENCE
 
+    @property
+    def sparse(self) -> bool:
+        """Too few whole red cells to measure, but red cells found with the scores the detector gives near its
+        working scale: a sparse field (a white cell's, most red cells cut by the image edge), which no other scale
+        would show more whole red cells of."""
+        return self.factor is None and self.confidence >= TRUSTED_CONFIDENCE
+
 
 def confirms(measurement: Measurement, guess: float) -> bool:
     """Whether a first pass not sure enough on its own, or finding too few whole red cells to measure, measured what
@@ -221,8 +231,8 @@ def estimate_from(detections: Detections, class_names: list[str], region_size: t
     confidence = float(confident.mean()) if len(confident) else 0.0
     if len(diameters) < MIN_CELLS:
         sparse = clamp(target_px / float(np.median(diameters))) if len(diameters) else None
-        return Measurement(None, int(len(diameters)), confidence, sparse)
-    return Measurement(clamp(target_px / float(np.median(diameters))), int(len(diameters)), confidence)
+        return Measurement(None, len(diameters), confidence, sparse)
+    return Measurement(clamp(target_px / float(np.median(diameters))), len(diameters), confidence)
 
 
 def ladder(guess: float, steps: tuple[int, ...] = LADDER_STEPS) -> list[float]:

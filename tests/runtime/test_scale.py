@@ -279,14 +279,34 @@ def sparse_field(diameter: int = 200) -> np.ndarray:
     return image
 
 
-def test_a_sparse_field_whose_few_whole_cells_measure_the_thumbnails_guess_is_counted_in_one_pass(monkeypatch):
+def test_a_sparse_field_the_detector_is_sure_of_is_counted_in_one_pass_at_its_thumbnails_scale(monkeypatch):
+    # its two whole red cells measure what the thumbnail read: that is the scale
     monkeypatch.setattr("bcedge.runtime.counter.shared_prior", lambda: FixedPrior(190.0))
     result = Counter(DiskBackend(scaled_meta()), cell_size="auto").count(sparse_field())
     assert result.scale.method == "auto" and result.scale.cells == 2 and result.scale.passes == 1
     assert result.scale.cell_px == pytest.approx(200, rel=0.12) and result.counts["RBC"] == 6
-    # the same two cells against a thumbnail reading 1.5x too large: they do not confirm it, other scales are tried
+    # the same two cells against a thumbnail reading 1.5x too large: too few to measure the image, but the detector
+    # is sure of them at that scale, and other scales would not show more whole cells: counted there, said so
     monkeypatch.setattr("bcedge.runtime.counter.shared_prior", lambda: FixedPrior(300.0))
-    assert Counter(DiskBackend(scaled_meta()), cell_size="auto").count(sparse_field()).scale.passes > 1
+    counter = Counter(DiskBackend(scaled_meta()), cell_size="auto")
+    sparse = counter.count(sparse_field())
+    assert sparse.scale.method == "fallback" and sparse.scale.passes == 1 and sparse.counts["RBC"] == 6
+    assert sparse.scale.factor == pytest.approx(CELL_PX / 300.0) and "thumbnail suggests" in sparse.scale.note
+    assert not counter.scale_history    # not a measurement: the next image is still a first one
+    # found with the middling scores of a pass far from the working scale: other scales are tried
+    assert Counter(UnsureBackend(scaled_meta()), cell_size="auto").count(sparse_field()).scale.passes > 1
+
+
+def test_a_rigs_later_sparse_field_is_counted_at_the_rigs_measured_scale(monkeypatch):
+    prior = FixedPrior(200.0)
+    monkeypatch.setattr("bcedge.runtime.counter.shared_prior", lambda: prior)
+    counter = Counter(DiskBackend(scaled_meta()), cell_size="auto")
+    counter.count(smear(200, size=(1000, 700), seed=1)[0])
+    measured = counter.scale_history.guess
+    prior.cell_px_value = 250.0   # another frame size, read 1.25x off: the same rig, started from the thumbnail
+    result = counter.count(sparse_field())
+    assert result.scale.method == "fallback" and "last images counted" in result.scale.note
+    assert result.scale.factor == pytest.approx(measured) and result.counts["RBC"] == 6
 
 
 def test_no_cells_anywhere_is_counted_at_the_training_scale_whatever_the_thumbnail_said(monkeypatch):
