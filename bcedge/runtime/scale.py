@@ -16,8 +16,9 @@ user's image to it comes from, in order of trust:
   For a counter's first image, or one of another frame size (perhaps another camera), what a small
   network reads from its thumbnail (``bcedge.runtime.scale_prior``; without it, the last images' scale,
   else the training data's median). A measurement further than ``NEW_RIG_RATIO`` from the last images'
-  scale starts a new history, so after a change of microscope or objective the next image starts from
-  the new rig's scale, not from the median of the old one's.
+  scale starts a new history, as does one of another frame size further than ``REUSE_TOLERANCE`` from it
+  (another camera), so after a change of microscope, objective or camera the next image starts from the
+  new rig's scale, not from the median of the old one's.
 
   A rig's first image (a counter's first, or one of another frame size whose thumbnail reads a scale far
   from the last images') whose first pass finds too few whole red cells, or red cells the detector is
@@ -73,7 +74,7 @@ LADDER_STEPS = (-3, -2, -1, 1, 2)   # powers of 2 tried around an untrusted firs
 # 0.35-5x, one step each way is enough (a step up of 2x costs 4x the first pass's pixels, of 4x 16x)
 THUMBNAIL_LADDER_STEPS = (-1, 1)
 # Scales further apart than this ratio are different rigs (another microscope, objective or camera), not the spread of
-# one rig's measurements (their p90 error is 4-14%): a measurement this far from the history starts a new one, and an
+# one rig's measurements (their p90 error is 4-9%): a measurement this far from the history starts a new one, and an
 # image of another frame size whose thumbnail reads this far from the history is counted as a rig's first image
 NEW_RIG_RATIO = 1.5
 HISTORY_LENGTH = 5
@@ -95,10 +96,13 @@ class History:
         return float(np.median(self.factors))
 
     def after(self, factor: float, frame: tuple[int, int]) -> History:
-        """The history once an image of size ``frame`` measured ``factor``: a scale far from the last images' starts
-        a new history (a new rig: its next image should not start from the old rig's scale)."""
-        kept = self.factors if self and same_rig(factor, self.guess) else ()
-        return History((*kept, float(factor))[-HISTORY_LENGTH:], (int(frame[0]), int(frame[1])))
+        """The history once an image of size ``frame`` measured ``factor``. A new rig's image starts a new history,
+        so that its next image does not start from the old rig's scale: a scale far from the last images'
+        (``same_rig``), or a frame of another size (another camera) whose scale is off theirs by more than a first
+        pass may be (``REUSE_TOLERANCE``)."""
+        frame = (int(frame[0]), int(frame[1]))
+        same = self and same_rig(factor, self.guess) and (frame == self.frame or close_enough(factor, self.guess))
+        return History((*(self.factors if same else ()), float(factor))[-HISTORY_LENGTH:], frame)
 
 
 @dataclass

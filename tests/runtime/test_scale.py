@@ -246,8 +246,11 @@ def test_a_history_keeps_one_rigs_last_five_scales_and_restarts_at_a_scale_far_f
     for factor in (0.50, 0.52, 0.48, 0.51, 0.49, 0.50):
         history = history.after(factor, (800, 600))
     assert history.factors == (0.52, 0.48, 0.51, 0.49, 0.50) and history.frame == (800, 600)
-    assert history.after(0.70, (640, 480)).factors == (*history.factors[1:], 0.70)   # 1.4x: the same rig's spread
+    assert history.after(0.70, (800, 600)).factors == (*history.factors[1:], 0.70)   # 1.4x: the same rig's spread
     assert history.after(0.80, (800, 600)) == scaling.History((0.80,), (800, 600))   # 1.6x: another rig's
+    # another frame size: the same rig (a crop) when it measures within a first pass's tolerance, else another camera
+    assert history.after(0.55, (640, 480)).factors == (*history.factors[1:], 0.55)
+    assert history.after(0.62, (640, 480)) == scaling.History((0.62,), (640, 480))
 
 
 class UnsureBackend(DiskBackend):
