@@ -41,7 +41,8 @@ def row(metrics: dict) -> dict:
 
 MODES = {   # how the images reach the counter: the auto scale starts from the last images' scale, or from nothing
     "folder": ("A folder (one counter, file-name order: each image's first guess is the last images' scale, or its "
-               "thumbnail's when the frame size changes; BCCD val is one microscope, TXL-PBC val interleaves four)", True),
+               "thumbnail's where the frame size changes and that reads over 15% from theirs; BCCD val is one "
+               "microscope, TXL-PBC val interleaves four)", True),
     "alone": ("Each image alone (a fresh counter per image, as `bcedge count` one image: the first guess is read "
               "from its thumbnail)", False),
 }

@@ -172,8 +172,9 @@ default against this one): `benchmarks/results/appearance_stain_finetune_amd-epy
 mAP50 with each val split resampled by the factor (0.3x: red cells of about 25 px; 5x: about 450 px), no option
 given (`benchmarks/magnification.py`). "folder": one counter for the split in file-name order, as for a folder
 (BCCD val is one microscope; TXL-PBC val interleaves four, and an image of another frame size starts from its
-thumbnail's guess); "alone": a fresh counter for each image, as `bcedge count` counts a single image, whose first
-guess is read from its thumbnail (`bcedge/runtime/scale_prior.py`):
+thumbnail's guess where that reads over 15% from the last images' scale); "alone": a fresh counter for each
+image, as `bcedge count` counts a single image, whose first guess is read from its thumbnail
+(`bcedge/runtime/scale_prior.py`):
 
 {magnification_rows()}
 
