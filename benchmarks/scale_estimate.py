@@ -21,6 +21,7 @@ Writes benchmarks/results/scale_estimate_<machine>.json and .md.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -90,7 +91,7 @@ def run_folder(model: Path, records) -> dict:
         passes.append(result.scale.passes)
     return {"images": len(records), "estimate_share": cost.share, "passes_mean": round(float(np.mean(passes)), 3),
             "second_pass_share": round(float(np.mean([p > 1 for p in passes])), 3),
-            "frame_size_changes": sum((a.width, a.height) != (b.width, b.height) for a, b in zip(records, records[1:]))}
+            "frame_size_changes": sum((a.width, a.height) != (b.width, b.height) for a, b in itertools.pairwise(records))}
 
 
 def invariance(model: Path, data, sizes) -> dict:

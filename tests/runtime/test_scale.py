@@ -34,6 +34,13 @@ class FixedPrior:
         return self.cell_px_value
 
 
+def counter_reading(monkeypatch, cell_px: float) -> tuple[Counter, FixedPrior]:
+    """A counter of disks whose scale network reads ``cell_px`` (change ``prior.cell_px_value`` between images)."""
+    prior = FixedPrior(cell_px)
+    monkeypatch.setattr("bcedge.runtime.counter.shared_prior", lambda: prior)
+    return Counter(DiskBackend(scaled_meta()), cell_size="auto"), prior
+
+
 class DiskBackend:
     """Boxes of the dark blobs in each tile, as a detector graph would give them (one score row each)."""
 
@@ -200,9 +207,7 @@ def test_a_wrong_thumbnail_guess_is_corrected_by_the_ladder(monkeypatch):
 
 def test_a_frame_of_another_size_whose_thumbnail_reads_another_rig_is_counted_as_that_rigs_first(monkeypatch):
     # a folder shared by two microscopes: rig A's 100 px cells in 800x600 frames, then rig B's 200 px in 1000x700
-    prior = FixedPrior(100.0)
-    monkeypatch.setattr("bcedge.runtime.counter.shared_prior", lambda: prior)
-    counter = Counter(DiskBackend(scaled_meta()), cell_size="auto")
+    counter, prior = counter_reading(monkeypatch, 100.0)
     for seed in (1, 2):
         counter.count(smear(100, size=(800, 600), seed=seed)[0])
     assert prior.calls == 1                      # rig A's second frame started from the first one's scale
@@ -217,9 +222,7 @@ def test_a_frame_of_another_size_whose_thumbnail_reads_another_rig_is_counted_as
 
 
 def test_a_frame_of_another_size_from_the_same_rig_keeps_its_history(monkeypatch):
-    prior = FixedPrior(110.0)
-    monkeypatch.setattr("bcedge.runtime.counter.shared_prior", lambda: prior)
-    counter = Counter(DiskBackend(scaled_meta()), cell_size="auto")
+    counter, prior = counter_reading(monkeypatch, 110.0)
     counter.count(smear(100, size=(800, 600), seed=1)[0])
     first = counter.scale_history.factors
     prior.cell_px_value = 105.0      # a crop of rig A's frames: the thumbnail reads rig A's scale
@@ -301,9 +304,7 @@ def test_a_sparse_field_the_detector_is_sure_of_is_counted_in_one_pass_at_its_th
 
 
 def test_a_rigs_later_sparse_field_is_counted_at_the_rigs_measured_scale(monkeypatch):
-    prior = FixedPrior(200.0)
-    monkeypatch.setattr("bcedge.runtime.counter.shared_prior", lambda: prior)
-    counter = Counter(DiskBackend(scaled_meta()), cell_size="auto")
+    counter, prior = counter_reading(monkeypatch, 200.0)
     counter.count(smear(200, size=(1000, 700), seed=1)[0])
     measured = counter.scale_history.guess
     prior.cell_px_value = 250.0   # another frame size, read 1.25x off: the same rig, started from the thumbnail
