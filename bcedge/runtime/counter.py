@@ -46,6 +46,8 @@ HISTORY_GUESS = "the scale of the last images counted"
 THUMBNAIL_GUESS = "the scale its thumbnail suggests"
 TRAINING_GUESS = "the training images' typical scale"
 
+BATCH_PIXELS = 4 * 640 * 512                      # pixels per inference batch at most (memory; see batch_for)
+
 
 class FirstGuess(NamedTuple):
     """An image's first guess of its scale (a factor), where it came from, the seconds it took, and whether the image
@@ -55,7 +57,6 @@ class FirstGuess(NamedTuple):
     where: str
     seconds: float
     new_rig: bool
-BATCH_PIXELS = 4 * 640 * 512                      # pixels per inference batch at most (memory; see batch_for)
 
 
 @dataclass
@@ -246,7 +247,10 @@ class Counter:
         return self._history
 
     @scale_history.setter
-    def scale_history(self, history: scaling.History) -> None:
+    def scale_history(self, history: scaling.History | tuple[float, ...]) -> None:
+        """A ``History``, or bare factors (a history without a frame size: the next image reads its thumbnail)."""
+        if not isinstance(history, scaling.History):
+            history = scaling.History(tuple(history))
         factors = tuple(float(v) for v in history.factors)[-scaling.HISTORY_LENGTH:]
         self._history = scaling.History(factors, history.frame if factors else None)
 

@@ -31,10 +31,9 @@ user's image to it comes from, in order of trust:
   measured, not counted at the training scale. A rig's first image that is a sparse field, with too few
   whole red cells to measure but red cells the detector is sure of at the thumbnail's scale
   (``Measurement.sparse``), is counted there: no other scale would show it more whole cells. Too few
-  whole red cells at every scale otherwise:
-  the scale of the images the counter counted before (the same rig), or with none, the training images'
-  typical scale (their median red cell; not the thumbnail's reading alone, which only says where to look
-  first), said so in the result.
+  whole red cells at every scale otherwise: the scale of the images the counter counted before (the same
+  rig), or with none, the training images' typical scale (their median red cell; not the thumbnail's
+  reading alone, which only says where to look first), said so in the result.
 
 ``SNAP`` keeps images near the working scale at their own pixels (no interpolation, no resampling
 time). ``REUSE_TOLERANCE`` was chosen on the val splits (``benchmarks/scale_estimate.py
@@ -233,10 +232,10 @@ def estimate_from(detections: Detections, class_names: list[str], region_size: t
         red = detections.class_ids == class_names.index(SCALE_CLASS)
         confident = detections.scores[red & (detections.scores >= MIN_SCORE)]
     confidence = float(confident.mean()) if len(confident) else 0.0
+    factor = clamp(target_px / float(np.median(diameters))) if len(diameters) else None
     if len(diameters) < MIN_CELLS:
-        sparse = clamp(target_px / float(np.median(diameters))) if len(diameters) else None
-        return Measurement(None, len(diameters), confidence, sparse)
-    return Measurement(clamp(target_px / float(np.median(diameters))), len(diameters), confidence)
+        return Measurement(None, len(diameters), confidence, sparse_factor=factor)
+    return Measurement(factor, len(diameters), confidence)
 
 
 def ladder(guess: float, steps: tuple[int, ...] = LADDER_STEPS) -> list[float]:

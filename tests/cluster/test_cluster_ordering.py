@@ -25,6 +25,8 @@ def test_a_counter_remembers_exactly_the_history_given_and_no_more_than_it_keeps
     assert counter.scale_history == History((0.2, 0.3, 0.4, 0.5, 0.6), FRAME)   # the last five
     counter.scale_history = History()
     assert counter.scale_history == History() and not counter.scale_history
+    counter.scale_history = (0.4, 0.5)      # bare factors: a history without a frame size
+    assert counter.scale_history == History((0.4, 0.5))
 
 
 def test_outcomes_come_out_in_index_order_once_each():
