@@ -14,6 +14,7 @@ from bcedge.data.cellsize import image_cell_sizes
 from bcedge.imageio import read_image
 from bcedge.runtime import scale_prior
 from bcedge.runtime.sources import ArraySource
+from bcedge.testing.no_module import run_without_modules
 
 SAMPLE = ASSETS / "sample_bccd"
 
@@ -41,6 +42,22 @@ def test_a_missing_network_file_means_no_guess(tmp_path):
     assert scale_prior.shared_prior(tmp_path / "absent.onnx") is None
     (tmp_path / "broken.onnx").write_bytes(b"not a model")
     assert scale_prior.shared_prior(tmp_path / "broken.onnx") is None
+
+
+def test_without_onnxruntime_opencv_runs_the_network_to_the_same_reading():
+    """The network runs on ONNX Runtime where installed, else on OpenCV's DNN module: the same guess either way."""
+    blob = scale_prior.to_blob(np.random.default_rng(0).integers(0, 256, (1, scale_prior.THUMB, scale_prior.THUMB, 3)))
+    on_ort = float(scale_prior.network(scale_prior.PRIOR_PATH)(blob).reshape(-1)[0])
+    run = run_without_modules(("onnxruntime",), """
+        import numpy as np
+        from bcedge.runtime import scale_prior
+        blob = scale_prior.to_blob(np.random.default_rng(0).integers(0, 256, (1, scale_prior.THUMB, scale_prior.THUMB, 3)))
+        print(float(scale_prior.network(scale_prior.PRIOR_PATH)(blob).reshape(-1)[0]))
+        print(scale_prior.shared_prior(scale_prior.PRIOR_PATH.parent / "absent.onnx"))
+    """)
+    assert run.returncode == 0, run.stderr
+    on_opencv, absent = run.stdout.split()
+    assert float(on_opencv) == pytest.approx(on_ort, abs=1e-4) and absent == "None"
 
 
 @pytest.fixture(scope="module")
