@@ -1,14 +1,15 @@
 """Counts under another lab's look: stain, lamp, focus and camera shifts of the val splits, no option given.
 
-    python benchmarks/appearance.py [--models default] [--shifts none greyscale ...] [--bccd] [--unsmoothed]
+    python benchmarks/appearance.py [--models default] [--shifts none greyscale ...] [--bccd] [--unsmoothed] [--unevened]
 
 Each shift of ``bcedge.data.appearance.SHIFTS`` (a redder or bluer stain, a pale stain, a lamp without
-white balance, defocus, a monochrome camera, JPEG, sensor noise of 10 and 20 grey levels) is applied to
+white balance, dark corners, defocus, a monochrome camera, JPEG, sensor noise of 10 and 20 grey levels) is applied to
 TXL-PBC val (four sources, complete labels; ``--bccd`` adds BCCD val), and each model is evaluated on it
 exactly as ``bcedge eval`` runs it (automatic scale, tiles, merge). Per shift and model: mAP50, AP50 per
 class, recall at the operating thresholds and the median per-image red-cell count error. Models side by
 side, in one run;
-``--unsmoothed`` adds each model with the runtime's noise smoothing off (``bcedge.runtime.denoise``).
+``--unsmoothed`` adds each model with the runtime's noise smoothing off (``bcedge.runtime.denoise``), ``--unevened``
+with its lamp correction off (``bcedge.runtime.illumination``).
 Writes benchmarks/results/appearance_<machine>.json and .md.
 """
 from __future__ import annotations
@@ -71,14 +72,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bccd", type=Path, nargs="?", const=ROOT.parent / "shared/data/bccd", default=None,
                         help="also BCCD val (its labels miss cells: the TXL-PBC figures are the measure)")
     parser.add_argument("--unsmoothed", action="store_true", help="also each model with noise smoothing off")
+    parser.add_argument("--unevened", action="store_true", help="also each model with its lamp correction off")
     parser.add_argument("--out", default=None, help="results file stem (default appearance_<machine>)")
     args = parser.parse_args(argv)
     splits = {"TXL-PBC val": load_sources([SourceSpec(args.txl, "val", group_by="size")], CLASSES)}
     if args.bccd:
         splits["BCCD val"] = load_sources([SourceSpec(args.bccd, "val")], CLASSES)
-    models = {label: (resolve_model(model), True) for label, model in map(labelled, args.models)}
-    if args.unsmoothed:
-        models.update({f"{label}, not smoothed": (path, False) for label, (path, _) in list(models.items())})
+    models = {label: (resolve_model(model), {}) for label, model in map(labelled, args.models)}
+    variants = {"not smoothed": {"denoise": False}} if args.unsmoothed else {}
+    variants.update({"not evened": {"even_light": False}} if args.unevened else {})
+    models.update({f"{label}, {variant}": (path, options) for label, (path, _) in list(models.items())
+                   for variant, options in variants.items()})
     machine = describe_machine()
     report = {"models": {name: str(path) for name, (path, _) in models.items()}, "shifts": args.shifts,
               "machine": machine, "splits": {}}
@@ -88,9 +92,9 @@ def main(argv: list[str] | None = None) -> int:
             for index, shift in enumerate(args.shifts):
                 shifted = data if shift == "none" else appearance_shifted(data, shift, Path(work) / f"{split}_{index}")
                 report["splits"][split][shift] = {}
-                for name, (path, denoise) in models.items():
+                for name, (path, options) in models.items():
                     log(f"{split}, {shift}, {name} ...")
-                    metrics, _ = evaluate_runtime(path, shifted, device="cpu", denoise=denoise)
+                    metrics, _ = evaluate_runtime(path, shifted, device="cpu", **options)
                     report["splits"][split][shift][name] = row(metrics)
     write_results(args.out or f"appearance_{machine_slug(machine)}", report, markdown(report))
     print(markdown(report))

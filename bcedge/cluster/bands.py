@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from bcedge.cluster.jobs import BandJob, BandOutcome
 from bcedge.runtime.denoise import SmoothedSource
+from bcedge.runtime.illumination import EvenedSource, Lamp
 from bcedge.runtime.pipeline import batched, run_stages
 from bcedge.runtime.resample import CropSource, ResampledSource
 from bcedge.runtime.sources import ImageSource, iter_tiles, open_image
@@ -74,31 +75,35 @@ class GridRange:
 
 
 def band_view(source: ImageSource, window: tuple[int, int, int, int] | None, factor: float,
-              smooth: float = 0.0) -> ImageSource:
-    """What ``Counter`` tiles for a pass: the image (or its probe window) at the pass's scale, smoothed if noisy."""
+              smooth: float = 0.0, lamp: Lamp | None = None) -> ImageSource:
+    """What ``Counter`` tiles for a pass: the image (evened if unevenly lit; or its probe window) at the pass's
+    scale, smoothed if noisy."""
+    source = EvenedSource(source, lamp) if lamp else source
     region = CropSource(source, *window) if window else source
     view = region if factor == 1.0 else ResampledSource(region, factor)
     return SmoothedSource(view, smooth) if smooth else view
 
 
-def view_region(view: ImageSource) -> tuple[tuple[int, int, int, int] | None, float, float]:
-    """``band_view``'s arguments back from a view ``Counter`` made: (window or None, factor, smooth)."""
+def view_region(view: ImageSource) -> tuple[tuple[int, int, int, int] | None, float, float, Lamp | None]:
+    """``band_view``'s arguments back from a view ``Counter`` made: (window or None, factor, smooth, lamp)."""
     smooth = 0.0
     if isinstance(view, SmoothedSource):
         view, smooth = view.source, view.sigma
     factor = 1.0
     if isinstance(view, ResampledSource):
         view, factor = view.source, view.factor
+    window = None
     if isinstance(view, CropSource):
-        return (view.x0, view.y0, view.x0 + view.width, view.y0 + view.height), factor, smooth
-    return None, factor, smooth
+        window = (view.x0, view.y0, view.x0 + view.width, view.y0 + view.height)
+        view = view.source
+    return window, factor, smooth, view.lamp if isinstance(view, EvenedSource) else None
 
 
 def count_band(counter, job: BandJob) -> BandOutcome:
     """Detections of each tile of ``job`` (tile pixels), through the counter's own tile stages
     (prepare, infer, decode), so they are what the local run's ``Counter`` finds on those tiles."""
     with open_image(job.path) as source:
-        view = band_view(source, job.window, job.factor, job.smooth)
+        view = band_view(source, job.window, job.factor, job.smooth, job.lamp)
         grid = counter.plan(view.width, view.height)
         if (grid.tile_w, grid.tile_h, len(grid)) != tuple(job.grid):
             raise ValueError(f"{job.path}: this worker plans {len(grid)} tiles of {grid.tile_w}x{grid.tile_h}, the "

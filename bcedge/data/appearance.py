@@ -1,7 +1,7 @@
 """The same smears as another lab's microscope would show them: stain, lamp, focus and camera.
 
 A new microscope changes more than the scale. The stain's hue and strength, the lamp's colour (white
-balance), the focus and the camera (greyscale, JPEG, noise) differ from lab to lab. ``SHIFTS`` names one
+balance) and evenness, the focus and the camera (greyscale, JPEG, noise) differ from lab to lab. ``SHIFTS`` names one
 plausible change of each kind; ``appearance_shifted`` rewrites a labelled dataset with one of them, and
 ``benchmarks/appearance.py`` counts the val splits under each. Only the pixels change, never the boxes.
 """
@@ -56,6 +56,17 @@ def _greyscale(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
 
 
+def vignetted(image: np.ndarray, corner: float) -> np.ndarray:
+    """``image`` (uint8, any channel order) darkened towards its corners, as a camera adapter's vignetting
+    leaves it: brightness falls with the square of the distance from the centre, to ``corner`` times the
+    centre's in the corners."""
+    height, width = image.shape[:2]
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    radius_sq = (((x + 0.5) / width - 0.5) ** 2 + ((y + 0.5) / height - 0.5) ** 2) * 2   # 1 in the corners
+    gain = (1 - (1 - corner) * radius_sq)[..., None] if image.ndim == 3 else 1 - (1 - corner) * radius_sq
+    return np.clip(image * gain + 0.5, 0, 255).astype(np.uint8)
+
+
 def _jpeg(quality: int) -> Pixels:
     return lambda image: cv2.imdecode(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])[1],
                                       cv2.IMREAD_COLOR)
@@ -76,6 +87,9 @@ SHIFTS: dict[str, Shift] = {
     "warm lamp": Shift("a halogen lamp, no white balance (red x1.15, blue x0.8)", _gains(0.8, 1.0, 1.15)),
     "cool lamp": Shift("a daylight LED, no white balance (red x0.85, blue x1.15)", _gains(1.15, 1.0, 0.85)),
     "dim lamp": Shift("a darker exposure (gamma 1.6)", _gamma(1.6)),
+    "vignetting": Shift("a camera adapter's dark corners (half the centre's brightness)",
+                        lambda image: vignetted(image, 0.5)),
+    "strong vignetting": Shift("darker corners still (30% of the centre's brightness)", lambda image: vignetted(image, 0.3)),
     "defocus": Shift("slightly out of focus (Gaussian blur, sigma 2 px)", lambda image: cv2.GaussianBlur(image, (0, 0), 2.0)),
     "greyscale": Shift("a monochrome camera", _greyscale),
     "jpeg 25": Shift("a camera's strong JPEG compression (quality 25)", _jpeg(25)),

@@ -24,8 +24,10 @@ from bcedge.runtime.sources import ImageSource, ImageTooLarge
 
 GREYSCALE = "greyscale"
 NOISY = "noisy"   # set by the counter (``bcedge.runtime.denoise``), not by the input checks
+UNEVEN_LIGHT = "uneven light"   # set by the counter (``bcedge.runtime.illumination``)
 FLAG_NOTES = {GREYSCALE: "greyscale input: the model was trained on colour smears; counts may be less accurate",
-              NOISY: "a noisy camera's grain: smoothed before counting; counts may be less accurate"}
+              NOISY: "a noisy camera's grain: smoothed before counting; counts may be less accurate",
+              UNEVEN_LIGHT: "unevenly lit (dark corners or a lamp off-centre): evened before counting"}
 BYTES_PER_PIXEL = 16
 FALLBACK_BUDGET = 2**29  # when the memory size cannot be read
 

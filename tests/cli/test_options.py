@@ -21,13 +21,14 @@ def test_defaults_are_auto_everywhere():
     args = _options([])
     assert (args.model, args.backend, args.device) == ("default", "auto", "auto")
     assert scale_options(args) == {"cell_size": "auto", "um_per_px": None, "tile": "auto", "denoise": True,
-                                   "scale_prior": True}
+                                   "scale_prior": True, "even_light": True}
 
 
 def test_values_are_parsed():
-    args = _options(["--cell-size", "42.5", "--tile", "512x384", "--no-smoothing", "--no-scale-guess"])
+    args = _options(["--cell-size", "42.5", "--tile", "512x384", "--no-smoothing", "--no-scale-guess",
+                     "--no-light-correction"])
     assert scale_options(args) == {"cell_size": 42.5, "um_per_px": None, "tile": (512, 384), "denoise": False,
-                                   "scale_prior": False}
+                                   "scale_prior": False, "even_light": False}
     assert _options(["--um-per-px", "0.17"]).um_per_px == 0.17
 
 

@@ -16,6 +16,7 @@ from bcedge.cluster.bands import (
 )
 from bcedge.cluster.jobs import BandJob
 from bcedge.cluster.worker import CounterSpec, CountWorker
+from bcedge.data.appearance import vignetted
 from bcedge.data.synth import generate_smear
 from bcedge.runtime.counter import Counter
 from bcedge.runtime.scale import History
@@ -63,7 +64,7 @@ def test_a_band_finds_on_each_of_its_tiles_what_the_local_counter_finds(slide, w
     with open_image(slide) as src:
         view = band_view(src, None, factor)
         grid = local.plan(view.width, view.height)
-    assert view_region(view) == (None, factor, 0.0)
+    assert view_region(view) == (None, factor, 0.0, None)
     outcome = count_band(worker.counter, BandJob(str(slide), None, factor, (3, 9), (grid.tile_w, grid.tile_h, len(grid))))
     assert [index for index, _ in outcome.per_tile] == list(range(3, 9))
     for index, dets in outcome.per_tile:
@@ -78,9 +79,10 @@ def test_a_grid_the_worker_would_plan_otherwise_is_refused(slide, worker):
 
 # earlier images' scales, and whether they were of this frame size (another size also reads the thumbnail)
 @pytest.mark.parametrize("look,histories", [("colour", [((), False), ((0.7,), True), ((0.7,), False)]),
-                                            ("grey", [((), False)]), ("noisy", [((), False)])])
+                                            ("grey", [((), False)]), ("noisy", [((), False)]),
+                                            ("dim corners", [((), False)])])
 def test_counting_in_bands_gives_the_local_result_scale_estimate_included(tmp_path, slide, worker, look, histories):
-    path, flags = slide, {"colour": [], "grey": ["greyscale"], "noisy": ["noisy"]}[look]
+    path, flags = slide, {"colour": [], "grey": ["greyscale"], "noisy": ["noisy"], "dim corners": ["uneven light"]}[look]
     if look == "grey":   # the reader's greyscale note must reach the driver's flags
         path = tmp_path / "grey.tif"
         tifffile.imwrite(path, tifffile.imread(slide)[..., 1], bigtiff=True, rowsperstrip=64)
@@ -89,6 +91,9 @@ def test_counting_in_bands_gives_the_local_result_scale_estimate_included(tmp_pa
         grain = np.random.default_rng(0).normal(0, 15, pixels.shape)
         tifffile.imwrite(path, np.clip(pixels + grain, 0, 255).astype(np.uint8), bigtiff=True, rowsperstrip=64,
                          photometric="rgb")
+    if look == "dim corners":   # the driver's lamp must reach the workers
+        path = tmp_path / "dim.tif"
+        tifffile.imwrite(path, vignetted(tifffile.imread(slide), 0.4), bigtiff=True, rowsperstrip=64, photometric="rgb")
     local = Counter.load("default", **OPTIONS)
     sent = []
 
@@ -109,5 +114,6 @@ def test_counting_in_bands_gives_the_local_result_scale_estimate_included(tmp_pa
         assert got.counts == expected.counts and got.scale == expected.scale and got.tiles == expected.tiles
         assert got.flags == expected.flags == flags
     assert any(job.smooth > 0 for job in sent) == (look == "noisy")   # the workers were told to blur
+    assert any(job.lamp for job in sent) == (look == "dim corners")    # ... and to even the lamp
     assert any(job.window for job in sent)                       # the probe pass went out as a window
     assert len({job.tiles for job in sent if not job.window}) > 2   # the full passes in several bands
