@@ -164,7 +164,9 @@ shift is: `bcedge/data/appearance.py`), through the counting runtime, no option 
 A greyscale image is still flagged `greyscale` in the output: without stain colours, platelets are the class
 that suffers most. A grainy image (sensor noise over 2 grey levels at the model's scale) is blurred by 1-1.5 model
 px before counting and flagged `noisy` (`bcedge/runtime/denoise.py`); "not smoothed" is the same model with
-`--no-smoothing`. No other shift set it off: their rows are equal. What the stain fine-tune changed (the previous
+`--no-smoothing`. An unevenly lit image (its lamp, fitted to the background, varies by over 1.4x across it) is evened
+before counting and flagged `uneven light` (`bcedge/runtime/illumination.py`); "not evened" is the same model with
+`--no-light-correction`. Where a shift set neither off, the rows are equal. What the stain fine-tune changed (the previous
 default against this one): `benchmarks/results/appearance_stain_finetune_amd-epyc-2cpu.md`.
 
 ## Other magnifications

@@ -87,6 +87,7 @@ SHIFTS: dict[str, Shift] = {
     "warm lamp": Shift("a halogen lamp, no white balance (red x1.15, blue x0.8)", _gains(0.8, 1.0, 1.15)),
     "cool lamp": Shift("a daylight LED, no white balance (red x0.85, blue x1.15)", _gains(1.15, 1.0, 0.85)),
     "dim lamp": Shift("a darker exposure (gamma 1.6)", _gamma(1.6)),
+    "bright lamp": Shift("an overexposure (every channel x1.3, clipped: the background turns white)", _gains(1.3, 1.3, 1.3)),
     "vignetting": Shift("a camera adapter's dark corners (half the centre's brightness)",
                         lambda image: vignetted(image, 0.5)),
     "strong vignetting": Shift("darker corners still (30% of the centre's brightness)", lambda image: vignetted(image, 0.3)),

@@ -64,8 +64,8 @@ def sampled_grey(src: ImageSource) -> np.ndarray:
     """``src``'s grey levels (uint8) on a grid of at least ``SAMPLE_SIDE`` points along its longer side, read by bands."""
     step = max(1, max(src.width, src.height) // SAMPLE_SIDE)
     band = READ_ROWS - READ_ROWS % step
-    return np.concatenate([cv2.cvtColor(np.ascontiguousarray(src.read_rows(y0, min(src.height, y0 + band))[::step, ::step]),
-                                        cv2.COLOR_RGB2GRAY) for y0 in range(0, src.height, band)])
+    return np.concatenate([cv2.cvtColor(np.ascontiguousarray(src.read_rows(y0, min(src.height, y0 + band))),
+                                        cv2.COLOR_RGB2GRAY)[::step, ::step] for y0 in range(0, src.height, band)])
 
 
 def block_levels(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from bcedge.data.annotations import Dataset, ImageAnnotation
-from bcedge.data.appearance import SHIFTS, appearance_shifted
+from bcedge.data.appearance import SHIFTS, appearance_shifted, vignetted
 
 
 @pytest.fixture
@@ -46,3 +46,10 @@ def test_shifts_change_what_they_name(smear, tmp_path):
 def test_an_unknown_shift_is_named(smear, tmp_path):
     with pytest.raises(ValueError, match="unknown appearance shift 'sepia'"):
         appearance_shifted(smear[0], "sepia", tmp_path / "out")
+
+
+def test_vignetting_darkens_the_corners_to_the_named_share_and_leaves_the_centre():
+    flat = np.full((101, 201, 3), 200, np.uint8)
+    dark = vignetted(flat, 0.4).astype(float)
+    assert dark[50, 100, 0] == pytest.approx(200, abs=1) and dark[0, 0, 0] == pytest.approx(80, abs=3)
+    assert dark[0, 100, 0] > dark[0, 0, 0] and np.array_equal(vignetted(flat[..., 0], 0.4), dark[..., 0].astype(np.uint8))
