@@ -30,9 +30,9 @@ from bcedge.runtime import scale as scaling
 from bcedge.runtime.containment import rules_from_meta, suppress_contained
 from bcedge.runtime.decode import PRE_NMS_TOPK, class_thresholds, decode
 from bcedge.runtime.denoise import smoothed_if_noisy
-from bcedge.runtime.illumination import evened_if_uneven
 from bcedge.runtime.device_merge import DeviceTiles
 from bcedge.runtime.frames import check_frame, check_size, source_flags
+from bcedge.runtime.illumination import evened_if_uneven
 from bcedge.runtime.merge import MergeParams, check_strategy, merge_tiles
 from bcedge.runtime.pipeline import batched, run_inline, run_stages
 from bcedge.runtime.resample import CropSource, ResampledSource, central_window
