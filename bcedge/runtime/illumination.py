@@ -3,15 +3,14 @@
 A cheap camera adapter or a misaligned lamp leaves a field brighter in the middle than at the edges;
 the model was trained on evenly lit fields. With the corners at half the centre's brightness, TXL-PBC
 val mAP50 went from 0.955 to 0.949 and the red-cell count error from 4.5% to 6.7%; at 30%, 0.928 and
-9.1%. Evened as below: 0.957 and 4.8%, 0.951 and 5.3% (``benchmarks/appearance.py``, "vignetting",
+9.1%. Evened as below: 0.955 and 5.0%, 0.950 and 5.6% (``benchmarks/appearance.py``, "vignetting",
 "strong vignetting").
 
 The lamp is measured on the image itself. The background of a smear is its brightest part, and cells
 only darken it, so the lamp's brightness over a block of the image is a high percentile of that block's
 grey levels (the mean of R, G and B). A smooth surface (the log of brightness, quadratic in x and y) is fitted
 to the blocks' levels and refitted without the blocks far below it: a white cell filling a block darkens it, not
-the lamp.
-Blocks with no specimen (an eyepiece's black surround) are left out. Where the fitted lamp varies by more
+the lamp. Blocks with no specimen (an eyepiece's black surround) are left out. Where the fitted lamp varies by more
 than ``UNEVEN_RATIO`` over the image, every pixel is divided by it (brightened to the brightest part's
 level, by at most ``MAX_GAIN``) band by band as the image is read, and the result is flagged
 ``uneven light``. An evenly lit image is counted as it is. The val splits' images measure 1.0-1.29
