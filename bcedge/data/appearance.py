@@ -63,8 +63,8 @@ def vignetted(image: np.ndarray, corner: float) -> np.ndarray:
     height, width = image.shape[:2]
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
     radius_sq = (((x + 0.5) / width - 0.5) ** 2 + ((y + 0.5) / height - 0.5) ** 2) * 2   # 1 in the corners
-    gain = (1 - (1 - corner) * radius_sq)[..., None] if image.ndim == 3 else 1 - (1 - corner) * radius_sq
-    return np.clip(image * gain + 0.5, 0, 255).astype(np.uint8)
+    gain = 1 - (1 - corner) * radius_sq
+    return np.clip(image * (gain[..., None] if image.ndim == 3 else gain) + 0.5, 0, 255).astype(np.uint8)
 
 
 def _jpeg(quality: int) -> Pixels:

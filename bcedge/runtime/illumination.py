@@ -47,6 +47,12 @@ def _terms(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=-1)
 
 
+def _surface(coefficients: tuple[float, ...], x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``_terms(x, y) @ coefficients``, with x and y broadcast against each other (a row of x, a column of y)."""
+    c0, cx, cy, cxx, cxy, cyy = coefficients
+    return (c0 + cy * y + cyy * y * y) + (cx + cxy * y) * x + cxx * x * x
+
+
 @dataclass(frozen=True)
 class Lamp:
     """The fitted lamp: log brightness = ``coefficients`` . (1, x, y, x², xy, y²) in centred coordinates."""
@@ -57,11 +63,9 @@ class Lamp:
 
     def gain(self, width: int, height: int, y0: int, y1: int) -> np.ndarray:
         """(y1 - y0, width) float32: what rows ``y0:y1`` of a ``width x height`` image are multiplied by."""
-        c0, cx, cy, cxx, cxy, cyy = self.coefficients
         x = (np.arange(width, dtype=np.float32) + 0.5) / width - 0.5
         y = ((np.arange(y0, y1, dtype=np.float32) + 0.5) / height - 0.5)[:, None]
-        log_level = (c0 + cy * y + cyy * y * y) + (cx + cxy * y) * x + cxx * x * x
-        return np.minimum(np.exp(self.peak - log_level), np.float32(MAX_GAIN))
+        return np.minimum(np.exp(self.peak - _surface(self.coefficients, x, y)), np.float32(MAX_GAIN))
 
 
 def sampled_grey(src: ImageSource) -> np.ndarray:
@@ -111,11 +115,11 @@ def fitted_lamp(grey: np.ndarray) -> Lamp | None:
         if near.sum() < 2 * terms.shape[1] or np.array_equal(near, used):
             break
         used = near
-    coefficients = _least_squares(terms[used], log_levels[used])
+    coefficients = tuple(float(c) for c in _least_squares(terms[used], log_levels[used]))
     fit = terms[specimen] @ coefficients
     grid = np.linspace(-0.5, 0.5, 17)
-    peak = float((_terms(*np.meshgrid(grid, grid)) @ coefficients).max())
-    return Lamp(tuple(float(c) for c in coefficients), float(math.exp(fit.max() - fit.min())), peak)
+    peak = float(_surface(coefficients, grid, grid[:, None]).max())
+    return Lamp(coefficients, float(math.exp(fit.max() - fit.min())), peak)
 
 
 class EvenedSource(ImageSource):
