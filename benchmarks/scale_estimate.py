@@ -9,7 +9,8 @@ Per source group of BCCD val and TXL-PBC val:
   guess read from the image's thumbnail (``bcedge.runtime.scale_prior``) and, side by side, from the training
   images' scale; and for one ``Counter`` per group (a rig's stream or folder, where the last image's scale is the
   next one's guess); and for one ``Counter`` over the whole of TXL-PBC val in file-name order (a folder its four
-  microscopes write into, interleaved); and the lamp check's time (``bcedge.runtime.illumination``) on the same scale;
+  microscopes write into, interleaved); and the light checks' time (lamp and field stop, ``bcedge.runtime.corrections``)
+  on the same scale;
 - accuracy: the estimated red-cell diameter against the median of the image's labelled whole red cells;
 - invariance: each val split resampled so its red cells (by the labels) are at the model's working scale,
   counted with the auto estimate and with ``--cell-size`` at that scale: the largest per-image count change,
@@ -41,8 +42,8 @@ from bcedge.data.multisource import SourceSpec, load_sources  # noqa: E402
 from bcedge.evaluate.runtime_eval import evaluate_runtime  # noqa: E402
 from bcedge.imageio import read_image  # noqa: E402
 from bcedge.runtime import scale as scaling  # noqa: E402
+from bcedge.runtime.corrections import measured_corrections  # noqa: E402
 from bcedge.runtime.counter import Counter  # noqa: E402
-from bcedge.runtime.illumination import evened_if_uneven  # noqa: E402
 from bcedge.runtime.scale import model_cell_px  # noqa: E402
 from bcedge.runtime.sources import ArraySource  # noqa: E402
 
@@ -64,18 +65,18 @@ class Cost:
         return round(self.waste / max(self.kept, 1e-9), 3)
 
 
-def lamp_check_seconds(path: Path) -> float:
-    """The time the counter spends measuring an image's lamp (``bcedge.runtime.illumination``), on the decoded
-    image: the decode is work its count needs anyway."""
+def light_check_seconds(path: Path) -> float:
+    """The time the counter spends measuring an image's lamp and field stop (``bcedge.runtime.corrections``), on the
+    decoded image: the decode is work its count needs anyway."""
     source = ArraySource(read_image(path))
     started = time.perf_counter()
-    evened_if_uneven(source)
+    measured_corrections(source)
     return time.perf_counter() - started
 
 
 def run_group(model: Path, records, sizes) -> dict:
     fresh, fresh_untold, stream = Cost(), Cost(), Cost()
-    errors, passes, passes_untold, lamp_s = [], [], [], 0.0
+    errors, passes, passes_untold, light_s = [], [], [], 0.0
     rig = Counter.load(model, device="cpu")
     for record, truth in zip(records, sizes):
         result = Counter.load(model, device="cpu").count_file(record.image_path)
@@ -87,10 +88,10 @@ def run_group(model: Path, records, sizes) -> dict:
         fresh_untold.add(untold)
         passes_untold.append(untold.scale.passes)
         stream.add(rig.count_file(record.image_path))
-        lamp_s += lamp_check_seconds(record.image_path)
+        light_s += light_check_seconds(record.image_path)
     return {"images": len(records), "estimate_share_fresh": fresh.share,
             "estimate_share_fresh_training_guess": fresh_untold.share, "estimate_share_stream": stream.share,
-            "lamp_check_share_fresh": round(lamp_s / max(fresh.kept, 1e-9), 3),
+            "light_check_share_fresh": round(light_s / max(fresh.kept, 1e-9), 3),
             "second_pass_share_fresh": round(float(np.mean([p > 1 for p in passes])), 3),
             "second_pass_share_fresh_training_guess": round(float(np.mean([p > 1 for p in passes_untold])), 3),
             "cell_px_error_median": round(float(np.median(errors)), 3) if errors else None,
@@ -234,7 +235,7 @@ def main() -> int:
                      f"{v['estimate_share_fresh_training_guess'] * 100:.0f}% | {v['estimate_share_stream'] * 100:.0f}% | "
                      f"{v['second_pass_share_fresh'] * 100:.0f}% | {v['second_pass_share_fresh_training_guess'] * 100:.0f}% | "
                      f"{(v['cell_px_error_median'] or 0) * 100:.1f}% | "
-                     f"{(v['cell_px_error_p90'] or 0) * 100:.1f}% | {v['lamp_check_share_fresh'] * 100:.1f}% |"
+                     f"{(v['cell_px_error_p90'] or 0) * 100:.1f}% | {v['light_check_share_fresh'] * 100:.1f}% |"
                      for g, v in groups.items())
     (args.out / f"scale_estimate_{slug}.md").write_text(f"""# Auto scale estimate ({machine_line(machine)})
 
@@ -242,11 +243,11 @@ Model `{model.name}`; first pass kept within {scaling.REUSE_TOLERANCE:.0%} of th
 {scaling.SNAP:.0%} of the working scale. Cost: time of the first guess and of discarded passes (first guesses, other
 scales tried, recounts) over time of kept counting passes (target < 15%). A fresh counter's first guess is read from
 the image's thumbnail (`bcedge.runtime.scale_prior`); "training guess": the same counter starting from the training
-images' typical scale instead (`scale_prior=False`), in the same run. Lamp check: the time the counter spends measuring
-each image's lamp (`bcedge.runtime.illumination`, timed on the decoded image; part of counting, not of the estimate),
-over the same kept counting time.
+images' typical scale instead (`scale_prior=False`), in the same run. Light checks: the time the counter spends measuring
+each image's lamp and field stop (`bcedge.runtime.corrections`, timed on the decoded image; part of counting, not of
+the estimate), over the same kept counting time.
 
-| group | images | cost, fresh counter per image | same, training guess | cost, one counter per group (a rig) | second pass, fresh | same, training guess | cell size error, median | p90 | lamp check |
+| group | images | cost, fresh counter per image | same, training guess | cost, one counter per group (a rig) | second pass, fresh | same, training guess | cell size error, median | p90 | light checks |
 |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 {rows}
 

@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["RBC", "WBC", "Platelets"]
 APPEARANCE = ROOT / "benchmarks/results/appearance_amd-epyc-2cpu.json"
 MAGNIFICATION = ROOT / "benchmarks/results/magnification_intel-r-xeon-r-processor-2cpu.json"
+EYEPIECE = ROOT / "benchmarks/results/eyepiece_field_amd-epyc-2cpu.json"
 SETS = {"bccd_val": "BCCD val (87 images, BCCD's labels)", "txl_pbc_val": "TXL-PBC val (279 images, four sources)",
         "bccd_val_half_size": "BCCD val at half size (red cells ~52 px)"}
 
@@ -71,6 +72,22 @@ def magnification_rows(path: Path = MAGNIFICATION) -> str:
     factors = list(next(iter(splits.values())))
     modes = [m for m in ("folder", "alone") if all(m in splits[s][f] for s in splits for f in factors)]
     return map50_table("factor", splits, factors, modes)
+
+
+def eyepiece_rows(path: Path = EYEPIECE) -> str:
+    """The val splits through a round field (``benchmarks/eyepiece_field.py``), the surround filled and not."""
+    if not path.exists():
+        return "(not measured: run `benchmarks/eyepiece_field.py`)"
+    lines = ["| data | field | counted | mAP50 | recall WBC | recall Platelets | RBC count err. | RBC counted / labelled |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
+    for split, fields in json.loads(path.read_text())["splits"].items():
+        for field, models in fields.items():
+            for model, r in models.items():
+                if model.startswith("default"):
+                    lines.append(f"| {split} | {field} | {model.partition(', ')[2] or 'as it is'} | {r['mAP50']:.3f} | "
+                                 f"{pct(r['recall']['WBC'])} | {pct(r['recall']['Platelets'])} | "
+                                 f"{pct(r['rbc_count_median_rel_error'])} | {r['rbc_counted'] / r['rbc_labelled']:.3f} |")
+    return "\n".join(lines)
 
 
 def appearance_rows(appearance: dict | None) -> str:
@@ -170,6 +187,22 @@ before counting and flagged `uneven light` (`bcedge/runtime/illumination.py`); "
 its "not evened" rows score higher there (TXL-PBC's labels are complete). Where a shift set neither off, the rows
 are equal. What the stain fine-tune changed (the previous
 default against this one): `benchmarks/results/appearance_stain_finetune_amd-epyc-2cpu.md`.
+
+## Round fields (eyepiece cameras)
+
+A camera on an eyepiece sees a round field, black around it. The runtime finds a dark surround that holds the
+image's corners and fills it with the field's background colour before counting, so the cells its edge cuts are
+found as at the image edge, and flags the image `field stop` (`bcedge/runtime/field_stop.py`; `--no-surround-fill`
+counts it as it is). Measured with each val split masked outside a circle, the labels kept for the cells whose
+centre is inside it (`benchmarks/eyepiece_field.py`; "round field": as wide as the image's longer side; "eyepiece
+camera": 0.9 of it, a soft edge, the lamp dimmer towards it):
+
+{eyepiece_rows()}
+
+A cell the field's edge cuts counts as one cell, as at the image edge; the labels count it when its centre is in
+the field, so the red-cell count error there is partly that rule (filled, TXL-PBC val's total is 2.6% over in both
+fields: cut cells with less than half of them inside are found too). BCCD's red-cell figures are against its
+incomplete labels.
 
 ## Other magnifications
 

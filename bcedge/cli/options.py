@@ -81,9 +81,9 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_scale_options(parser: argparse.ArgumentParser) -> None:
-    """``--cell-size``, ``--um-per-px``, ``--no-scale-guess``, ``--tile``, ``--no-smoothing``, ``--no-light-correction``:
-    how images are brought to the model (scale, tile size, a noisy camera's grain, an uneven lamp; see
-    ``scale_options``)."""
+    """``--cell-size``, ``--um-per-px``, ``--no-scale-guess``, ``--tile``, ``--no-smoothing``, ``--no-light-correction``,
+    ``--no-surround-fill``: how images are brought to the model (scale, tile size, a noisy camera's grain, an uneven
+    lamp, an eyepiece's round field; see ``scale_options``)."""
     parser.add_argument("--cell-size", type=cell_size_option, default="auto",
                         help="a red cell's diameter in the images, in px, or auto (default: estimated per image)")
     parser.add_argument("--um-per-px", type=um_per_px_option, default=None,
@@ -100,6 +100,10 @@ def add_scale_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-light-correction", dest="even_light", action="store_false",
                         help="count unevenly lit images as they are (default: an image whose lamp, measured from its "
                              "background, varies by over 1.4x across it is evened first, and flagged 'uneven light')")
+    parser.add_argument("--no-surround-fill", dest="fill_surround", action="store_false",
+                        help="count an eyepiece's round field as it is (default: a dark surround holding the image's "
+                             "corners is filled with the field's background first, so cells the field's edge cuts are "
+                             "found as at the image edge; flagged 'field stop')")
 
 
 def add_engine_options(parser: argparse.ArgumentParser) -> None:
@@ -120,4 +124,4 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
 def scale_options(args: argparse.Namespace) -> dict:
     """The keyword arguments ``add_scale_options`` gives ``Counter`` / ``Counter.load``."""
     return {"cell_size": args.cell_size, "um_per_px": args.um_per_px, "tile": args.tile, "denoise": args.denoise,
-            "scale_prior": args.scale_prior, "even_light": args.even_light}
+            "scale_prior": args.scale_prior, "even_light": args.even_light, "fill_surround": args.fill_surround}

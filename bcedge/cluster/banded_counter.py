@@ -55,10 +55,10 @@ class BandedCounter(Counter):
     # -- Counter's tile stages, replaced: bands go out, tile detections come back -----------------
 
     def _batches(self, src: ImageSource, grid: TileGrid):
-        window, factor, smooth, lamp = view_region(src)
+        window, factor, smooth, corrections = view_region(src)
         shape = (grid.tile_w, grid.tile_h, len(grid))
         ranges = split_bands(len(grid), grid.n_cols, self.batch_for(grid), band_target(len(grid), self._workers))
-        jobs = [BandJob(self._path, window, factor, r, shape, smooth, lamp) for r in ranges]
+        jobs = [BandJob(self._path, window, factor, r, shape, smooth, corrections) for r in ranges]
         for outcome in self._send(jobs):   # all sent before the first is awaited
             yield src, grid, outcome
 

@@ -19,8 +19,8 @@ import math
 from dataclasses import dataclass
 
 from bcedge.cluster.jobs import BandJob, BandOutcome
+from bcedge.runtime.corrections import NO_CORRECTIONS, CorrectedSource, Corrections
 from bcedge.runtime.denoise import SmoothedSource
-from bcedge.runtime.illumination import EvenedSource, Lamp
 from bcedge.runtime.pipeline import batched, run_stages
 from bcedge.runtime.resample import CropSource, ResampledSource
 from bcedge.runtime.sources import ImageSource, iter_tiles, open_image
@@ -75,17 +75,17 @@ class GridRange:
 
 
 def band_view(source: ImageSource, window: tuple[int, int, int, int] | None, factor: float,
-              smooth: float = 0.0, lamp: Lamp | None = None) -> ImageSource:
-    """What ``Counter`` tiles for a pass: the image (evened if unevenly lit; or its probe window) at the pass's
-    scale, smoothed if noisy."""
-    source = EvenedSource(source, lamp) if lamp else source
+              smooth: float = 0.0, corrections: Corrections = NO_CORRECTIONS) -> ImageSource:
+    """What ``Counter`` tiles for a pass: the image (its light corrected where needed; or its probe window) at the
+    pass's scale, smoothed if noisy."""
+    source = CorrectedSource(source, corrections) if corrections else source
     region = CropSource(source, *window) if window else source
     view = region if factor == 1.0 else ResampledSource(region, factor)
     return SmoothedSource(view, smooth) if smooth else view
 
 
-def view_region(view: ImageSource) -> tuple[tuple[int, int, int, int] | None, float, float, Lamp | None]:
-    """``band_view``'s arguments back from a view ``Counter`` made: (window or None, factor, smooth, lamp)."""
+def view_region(view: ImageSource) -> tuple[tuple[int, int, int, int] | None, float, float, Corrections]:
+    """``band_view``'s arguments back from a view ``Counter`` made: (window or None, factor, smooth, corrections)."""
     smooth = 0.0
     if isinstance(view, SmoothedSource):
         view, smooth = view.source, view.sigma
@@ -96,14 +96,14 @@ def view_region(view: ImageSource) -> tuple[tuple[int, int, int, int] | None, fl
     if isinstance(view, CropSource):
         window = (view.x0, view.y0, view.x0 + view.width, view.y0 + view.height)
         view = view.source
-    return window, factor, smooth, view.lamp if isinstance(view, EvenedSource) else None
+    return window, factor, smooth, view.corrections if isinstance(view, CorrectedSource) else NO_CORRECTIONS
 
 
 def count_band(counter, job: BandJob) -> BandOutcome:
     """Detections of each tile of ``job`` (tile pixels), through the counter's own tile stages
     (prepare, infer, decode), so they are what the local run's ``Counter`` finds on those tiles."""
     with open_image(job.path) as source:
-        view = band_view(source, job.window, job.factor, job.smooth, job.lamp)
+        view = band_view(source, job.window, job.factor, job.smooth, job.corrections)
         grid = counter.plan(view.width, view.height)
         if (grid.tile_w, grid.tile_h, len(grid)) != tuple(job.grid):
             raise ValueError(f"{job.path}: this worker plans {len(grid)} tiles of {grid.tile_w}x{grid.tile_h}, the "

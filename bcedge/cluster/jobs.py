@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bcedge.detections import Detections
-from bcedge.runtime.illumination import Lamp
+from bcedge.runtime.corrections import Corrections
 from bcedge.runtime.scale import History
 
 
@@ -36,8 +36,8 @@ class ImageOutcome:
 @dataclass(frozen=True)
 class BandJob:
     """Tiles ``tiles[0]:tiles[1]`` of the grid a ``Counter`` lays over ``path`` (cropped to ``window``,
-    resampled by ``factor``, blurred by ``smooth`` px when the driver found it noisy, 0: not; evened by ``lamp``
-    when the driver found it unevenly lit); ``grid`` is that grid's (tile_w, tile_h, tiles), checked by the worker."""
+    resampled by ``factor``, blurred by ``smooth`` px when the driver found it noisy, 0: not; with the light
+    ``corrections`` the driver found it needs); ``grid`` is that grid's (tile_w, tile_h, tiles), checked by the worker."""
 
     path: str
     window: tuple[int, int, int, int] | None
@@ -45,7 +45,7 @@ class BandJob:
     tiles: tuple[int, int]
     grid: tuple[int, int, int]
     smooth: float = 0.0
-    lamp: Lamp | None = None
+    corrections: Corrections = field(default_factory=Corrections)
 
 
 @dataclass

@@ -67,6 +67,22 @@ def vignetted(image: np.ndarray, corner: float) -> np.ndarray:
     return np.clip(image * (gain[..., None] if image.ndim == 3 else gain) + 0.5, 0, 255).astype(np.uint8)
 
 
+def round_field(image: np.ndarray, diameter: float = 1.0, soft: float = 0.0) -> np.ndarray:
+    """``image`` as an eyepiece camera shows it: black outside a circle centred on it, ``diameter`` times the
+    image's longer side across, its edge fading to black over ``soft`` px (0: a sharp edge)."""
+    height, width = image.shape[:2]
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    beyond = np.hypot(x + 0.5 - width / 2, y + 0.5 - height / 2) - diameter * max(width, height) / 2
+    gain = np.clip(0.5 - beyond / soft, 0, 1) if soft else (beyond <= 0).astype(np.float32)
+    return (image * (gain[..., None] if image.ndim == 3 else gain) + 0.5).astype(np.uint8)
+
+
+def inside_round_field(boxes: np.ndarray, width: int, height: int, diameter: float = 1.0) -> np.ndarray:
+    """Which boxes (xyxy) have their centre inside ``round_field``'s circle: the cells it leaves at least half of."""
+    centre_x, centre_y = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+    return np.hypot(centre_x - width / 2, centre_y - height / 2) <= diameter * max(width, height) / 2
+
+
 def _jpeg(quality: int) -> Pixels:
     return lambda image: cv2.imdecode(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])[1],
                                       cv2.IMREAD_COLOR)

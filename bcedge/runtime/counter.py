@@ -28,11 +28,11 @@ from bcedge.catalogue import resolve_model
 from bcedge.detections import Detections
 from bcedge.runtime import scale as scaling
 from bcedge.runtime.containment import rules_from_meta, suppress_contained
+from bcedge.runtime.corrections import corrected
 from bcedge.runtime.decode import PRE_NMS_TOPK, class_thresholds, decode
 from bcedge.runtime.denoise import smoothed_if_noisy
 from bcedge.runtime.device_merge import DeviceTiles
 from bcedge.runtime.frames import check_frame, check_size, source_flags
-from bcedge.runtime.illumination import evened_if_uneven
 from bcedge.runtime.merge import MergeParams, check_strategy, merge_tiles
 from bcedge.runtime.pipeline import batched, run_inline, run_stages
 from bcedge.runtime.resample import CropSource, ResampledSource, central_window
@@ -103,7 +103,8 @@ class Counter:
                  grid_offset: tuple[int, int] = (0, 0), max_pixels: int | None = None,
                  cell_size: float | str | None = "auto", um_per_px: float | None = None,
                  score_floor: float | None = None, max_tile: int = MAX_SIDE, device_decode: bool = False,
-                 denoise: bool = True, scale_prior: bool = True, even_light: bool = True) -> None:
+                 denoise: bool = True, scale_prior: bool = True, even_light: bool = True,
+                 fill_surround: bool = True) -> None:
         self.backend = backend
         self.max_pixels = max_pixels  # pixel budget per image (bcedge.runtime.frames; None: memory / 16 bytes)
         self.meta: ModelMeta = backend.meta
@@ -113,6 +114,7 @@ class Counter:
         self.cell_size, self.um_per_px = cell_size, um_per_px
         self.denoise = denoise   # smooth a noisy camera's images (``runtime.denoise``)
         self.even_light = even_light   # even out an unevenly lit field (``runtime.illumination``)
+        self.fill_surround = fill_surround   # fill an eyepiece's dark surround (``runtime.field_stop``)
         # a first image's first guess of its scale from a thumbnail (``runtime.scale_prior``), not the training scale
         self.scale_prior = shared_prior() if scale_prior and scaling.model_cell_px(self.meta) else None
         self.max_tile, self.tile_cost = int(max_tile), TileCost.from_meta(self.meta.tile_cost)
@@ -296,7 +298,7 @@ class Counter:
     def _run(self, src: ImageSource) -> CountResult:
         """Count ``src`` at the scale the options give, or estimate it (see ``bcedge.runtime.scale``)."""
         started = time.perf_counter()
-        src, flags = evened_if_uneven(src) if self.even_light else (src, [])
+        src, flags = corrected(src, self.even_light, self.fill_surround)
         fixed = scaling.given_scale(self.meta, self.cell_size, self.um_per_px, (src.width, src.height))
         result = self._at_scale(src, fixed) if fixed else self._auto_scale(src)
         result.timings["total_s"] = time.perf_counter() - started

@@ -25,9 +25,12 @@ from bcedge.runtime.sources import ImageSource, ImageTooLarge
 GREYSCALE = "greyscale"
 NOISY = "noisy"   # set by the counter (``bcedge.runtime.denoise``), not by the input checks
 UNEVEN_LIGHT = "uneven light"   # set by the counter (``bcedge.runtime.illumination``)
+FIELD_STOP = "field stop"       # set by the counter (``bcedge.runtime.field_stop``)
 FLAG_NOTES = {GREYSCALE: "greyscale input: the model was trained on colour smears; counts may be less accurate",
               NOISY: "a noisy camera's grain: smoothed before counting; counts may be less accurate",
-              UNEVEN_LIGHT: "unevenly lit (dark corners or a lamp off-centre): evened before counting"}
+              UNEVEN_LIGHT: "unevenly lit (dark corners or a lamp off-centre): evened before counting",
+              FIELD_STOP: "a round field (an eyepiece's dark surround): the surround filled with the background before "
+                          "counting; cells cut by it are counted as at the image edge"}
 BYTES_PER_PIXEL = 16
 FALLBACK_BUDGET = 2**29  # when the memory size cannot be read
 

@@ -12,8 +12,8 @@ grey levels (the mean of R, G and B). A smooth surface (the log of brightness, q
 to the blocks' levels and refitted without the blocks far below it: a white cell filling a block darkens it, not
 the lamp. Blocks with no specimen (an eyepiece's black surround) are left out. Where the fitted lamp varies by more
 than ``UNEVEN_RATIO`` over the image, every pixel is divided by it (brightened to the brightest part's
-level, by at most ``MAX_GAIN``) band by band as the image is read, and the result is flagged
-``uneven light``. An evenly lit image is counted as it is. The val splits' images measure 1.0-1.29
+level, by at most ``MAX_GAIN``) band by band as the image is read (``runtime.corrections``), and the result is
+flagged ``uneven light``. An evenly lit image is counted as it is. The val splits' images measure 1.0-1.29
 (white cells and clumps still tilt the fit a little; BCCD's own lamp about 1.13), and of TXL-PBC's 977
 train images only one, visibly lit from one side, measures over 1.4 (1.42); with corners at half the
 centre's brightness, TXL-PBC and BCCD images measure 1.27-2.05 (over 1.4 on 99.5% of them).
@@ -26,7 +26,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from bcedge.runtime.frames import UNEVEN_LIGHT
 from bcedge.runtime.sources import ImageSource
 
 BLOCKS = 12                   # blocks along the image's longer side
@@ -37,7 +36,6 @@ BELOW_FIT = 0.05              # log units: a block this far below the fit holds 
 REFITS = 4                    # times the fit is redone without such blocks
 UNEVEN_RATIO = 1.4            # brightest / darkest of the fitted lamp over the specimen, above which it is evened
 MAX_GAIN = 3.0                # at most this brightening anywhere (a fit extrapolated into a corner)
-MAX_MEASURED_PIXELS = 64_000_000   # larger images (slide scans, flat-fielded by their scanner) are not measured
 READ_ROWS = 1024              # rows read at a time while sampling
 _MEAN_OF_CHANNELS = np.full((1, 3), 1 / 3, np.float32)
 
@@ -67,19 +65,35 @@ class Lamp:
         y = ((np.arange(y0, y1, dtype=np.float32) + 0.5) / height - 0.5)[:, None]
         return np.minimum(np.exp(self.peak - _surface(self.coefficients, x, y)), np.float32(MAX_GAIN))
 
+    def evened(self, rows: np.ndarray, width: int, height: int, y0: int) -> np.ndarray:
+        """Rows ``y0:y0 + len(rows)`` of a ``width x height`` image (uint8, 3 channels) divided by the lamp."""
+        gain = self.gain(width, height, y0, y0 + len(rows))
+        return cv2.multiply(rows, cv2.merge([gain, gain, gain]), dtype=cv2.CV_8U)   # rounded, saturated at 255
 
-def sampled_grey(src: ImageSource) -> np.ndarray:
-    """``src``'s grey levels (uint8, the mean of R, G and B) on a grid of at least ``SAMPLE_SIDE`` points along its
-    longer side, read by bands. The mean, not the luminance: a white cell's purple, dark in green, then weighs less
-    against the background."""
+
+def fitted_lamp_if_uneven(grey: np.ndarray) -> Lamp | None:
+    """The lamp fitted to a grey sample when it varies by more than ``UNEVEN_RATIO`` over the specimen, else None."""
+    lamp = fitted_lamp(grey)
+    return lamp if lamp is not None and lamp.ratio > UNEVEN_RATIO else None
+
+
+def sampled_colour(src: ImageSource) -> np.ndarray:
+    """``src`` (RGB uint8) on a grid of at least ``SAMPLE_SIDE`` points along its longer side, read by bands: every
+    step-th pixel, a nearest-pixel resize. The lamp check and the field stop's (``runtime.field_stop``) read it."""
     step = max(1, max(src.width, src.height) // SAMPLE_SIDE)
     band = READ_ROWS - READ_ROWS % step
-    grey = []
+    sample = []
     for y0 in range(0, src.height, band):
         rows = src.read_rows(y0, min(src.height, y0 + band))
-        size = (max(1, src.width // step), max(1, len(rows) // step))   # every step-th pixel: a nearest-pixel resize
-        grey.append(cv2.transform(cv2.resize(rows, size, interpolation=cv2.INTER_NEAREST), _MEAN_OF_CHANNELS))
-    return np.concatenate(grey)
+        sample.append(cv2.resize(rows, (max(1, src.width // step), max(1, len(rows) // step)),
+                                 interpolation=cv2.INTER_NEAREST))
+    return np.concatenate(sample)
+
+
+def grey_levels(rgb: np.ndarray) -> np.ndarray:
+    """Grey levels (uint8) of RGB uint8 pixels: the mean of R, G and B. The mean, not the luminance: a white cell's
+    purple, dark in green, then weighs less against the background."""
+    return cv2.transform(rgb, _MEAN_OF_CHANNELS)
 
 
 def block_levels(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -120,29 +134,3 @@ def fitted_lamp(grey: np.ndarray) -> Lamp | None:
     grid = np.linspace(-0.5, 0.5, 17)
     peak = float(_surface(coefficients, grid, grid[:, None]).max())
     return Lamp(coefficients, float(math.exp(fit.max() - fit.min())), peak)
-
-
-class EvenedSource(ImageSource):
-    """``source`` divided by its ``lamp`` (brightened where the lamp was dim), read by bands."""
-
-    def __init__(self, source: ImageSource, lamp: Lamp) -> None:
-        super().__init__()
-        self.source, self.lamp, self.name = source, lamp, source.name
-        self.width, self.height = source.width, source.height
-
-    def _read_rows(self, y0: int, y1: int) -> np.ndarray:
-        rows = self.source.read_rows(y0, y1)
-        self.note = self.note or self.source.note
-        gain = self.lamp.gain(self.width, self.height, y0, y1)
-        return cv2.multiply(rows, cv2.merge([gain, gain, gain]), dtype=cv2.CV_8U)   # rounded, saturated at 255
-
-
-def evened_if_uneven(src: ImageSource) -> tuple[ImageSource, list[str]]:
-    """``src`` evened when its lamp varies by more than ``UNEVEN_RATIO``, and the flags that say so. Images over
-    ``MAX_MEASURED_PIXELS`` are not measured."""
-    if src.width * src.height > MAX_MEASURED_PIXELS:
-        return src, []
-    lamp = fitted_lamp(sampled_grey(src))
-    if lamp is None or lamp.ratio <= UNEVEN_RATIO:
-        return src, []
-    return EvenedSource(src, lamp), [UNEVEN_LIGHT]

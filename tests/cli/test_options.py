@@ -21,14 +21,14 @@ def test_defaults_are_auto_everywhere():
     args = _options([])
     assert (args.model, args.backend, args.device) == ("default", "auto", "auto")
     assert scale_options(args) == {"cell_size": "auto", "um_per_px": None, "tile": "auto", "denoise": True,
-                                   "scale_prior": True, "even_light": True}
+                                   "scale_prior": True, "even_light": True, "fill_surround": True}
 
 
 def test_values_are_parsed():
     args = _options(["--cell-size", "42.5", "--tile", "512x384", "--no-smoothing", "--no-scale-guess",
-                     "--no-light-correction"])
+                     "--no-light-correction", "--no-surround-fill"])
     assert scale_options(args) == {"cell_size": 42.5, "um_per_px": None, "tile": (512, 384), "denoise": False,
-                                   "scale_prior": False, "even_light": False}
+                                   "scale_prior": False, "even_light": False, "fill_surround": False}
     assert _options(["--um-per-px", "0.17"]).um_per_px == 0.17
 
 

@@ -16,8 +16,9 @@ from bcedge.cluster.bands import (
 )
 from bcedge.cluster.jobs import BandJob
 from bcedge.cluster.worker import CounterSpec, CountWorker
-from bcedge.data.appearance import vignetted
+from bcedge.data.appearance import round_field, vignetted
 from bcedge.data.synth import generate_smear
+from bcedge.runtime.corrections import Corrections
 from bcedge.runtime.counter import Counter
 from bcedge.runtime.scale import History
 from bcedge.runtime.sources import open_image
@@ -64,7 +65,7 @@ def test_a_band_finds_on_each_of_its_tiles_what_the_local_counter_finds(slide, w
     with open_image(slide) as src:
         view = band_view(src, None, factor)
         grid = local.plan(view.width, view.height)
-    assert view_region(view) == (None, factor, 0.0, None)
+    assert view_region(view) == (None, factor, 0.0, Corrections())
     outcome = count_band(worker.counter, BandJob(str(slide), None, factor, (3, 9), (grid.tile_w, grid.tile_h, len(grid))))
     assert [index for index, _ in outcome.per_tile] == list(range(3, 9))
     for index, dets in outcome.per_tile:
@@ -80,9 +81,10 @@ def test_a_grid_the_worker_would_plan_otherwise_is_refused(slide, worker):
 # earlier images' scales, and whether they were of this frame size (another size also reads the thumbnail)
 @pytest.mark.parametrize("look,histories", [("colour", [((), False), ((0.7,), True), ((0.7,), False)]),
                                             ("grey", [((), False)]), ("noisy", [((), False)]),
-                                            ("dim corners", [((), False)])])
+                                            ("dim corners", [((), False)]), ("round field", [((), False)])])
 def test_counting_in_bands_gives_the_local_result_scale_estimate_included(tmp_path, slide, worker, look, histories):
-    path, flags = slide, {"colour": [], "grey": ["greyscale"], "noisy": ["noisy"], "dim corners": ["uneven light"]}[look]
+    path, flags = slide, {"colour": [], "grey": ["greyscale"], "noisy": ["noisy"], "dim corners": ["uneven light"],
+                   "round field": ["field stop"]}[look]
     if look == "grey":   # the reader's greyscale note must reach the driver's flags
         path = tmp_path / "grey.tif"
         tifffile.imwrite(path, tifffile.imread(slide)[..., 1], bigtiff=True, rowsperstrip=64)
@@ -94,6 +96,9 @@ def test_counting_in_bands_gives_the_local_result_scale_estimate_included(tmp_pa
     if look == "dim corners":   # the driver's lamp must reach the workers
         path = tmp_path / "dim.tif"
         tifffile.imwrite(path, vignetted(tifffile.imread(slide), 0.4), bigtiff=True, rowsperstrip=64, photometric="rgb")
+    if look == "round field":   # the driver's field stop must reach the workers
+        path = tmp_path / "round.tif"
+        tifffile.imwrite(path, round_field(tifffile.imread(slide)), bigtiff=True, rowsperstrip=64, photometric="rgb")
     local = Counter.load("default", **OPTIONS)
     sent = []
 
@@ -114,6 +119,7 @@ def test_counting_in_bands_gives_the_local_result_scale_estimate_included(tmp_pa
         assert got.counts == expected.counts and got.scale == expected.scale and got.tiles == expected.tiles
         assert got.flags == expected.flags == flags
     assert any(job.smooth > 0 for job in sent) == (look == "noisy")   # the workers were told to blur
-    assert any(job.lamp for job in sent) == (look == "dim corners")    # ... and to even the lamp
+    assert any(job.corrections.lamp for job in sent) == (look == "dim corners")    # ... to even the lamp
+    assert any(job.corrections.field_stop for job in sent) == (look == "round field")   # ... to fill the surround
     assert any(job.window for job in sent)                       # the probe pass went out as a window
     assert len({job.tiles for job in sent if not job.window}) > 2   # the full passes in several bands

@@ -10,7 +10,7 @@ import pytest
 from bcedge.catalogue import resolve_model
 from bcedge.data.appearance import vignetted
 from bcedge.imageio import read_image
-from bcedge.runtime import illumination
+from bcedge.runtime import corrections, illumination
 from bcedge.runtime.counter import Counter
 from bcedge.runtime.frames import UNEVEN_LIGHT
 from bcedge.runtime.sources import ArraySource
@@ -24,7 +24,7 @@ def samples() -> list[np.ndarray]:
 
 
 def lamp_of(image: np.ndarray) -> illumination.Lamp | None:
-    return illumination.fitted_lamp(illumination.sampled_grey(ArraySource(image)))
+    return illumination.fitted_lamp(illumination.grey_levels(illumination.sampled_colour(ArraySource(image))))
 
 
 def off_centre(image: np.ndarray, dimmest: float) -> np.ndarray:
@@ -36,7 +36,7 @@ def off_centre(image: np.ndarray, dimmest: float) -> np.ndarray:
 def test_evenly_lit_samples_are_counted_as_they_are(samples):
     for image in samples:
         source = ArraySource(image)
-        evened, flags = illumination.evened_if_uneven(source)
+        evened, flags = corrections.corrected(source)
         assert evened is source and flags == []
 
 
@@ -45,8 +45,8 @@ def test_evenly_lit_samples_are_counted_as_they_are(samples):
 def test_an_uneven_lamp_is_found_and_evened_back_near_the_original(samples, darken):
     for image in samples:
         dim = darken(image)
-        evened, flags = illumination.evened_if_uneven(ArraySource(dim))
-        assert flags == [UNEVEN_LIGHT] and isinstance(evened, illumination.EvenedSource)
+        evened, flags = corrections.corrected(ArraySource(dim))
+        assert flags == [UNEVEN_LIGHT] and isinstance(evened, corrections.CorrectedSource)
         before = np.abs(dim.astype(np.int16) - image).mean()
         after = np.abs(evened.read_all().astype(np.int16) - image).mean()
         assert after < 0.35 * before, (before, after)
@@ -58,7 +58,7 @@ def test_a_dark_white_cell_in_the_middle_is_not_taken_for_the_lamp(samples):
         cell = image.copy()
         h, w = cell.shape[:2]
         cv2.circle(cell, (w // 2, h // 2), h // 4, (120, 60, 150), -1)
-        assert illumination.evened_if_uneven(ArraySource(cell))[1] == []
+        assert corrections.corrected(ArraySource(cell))[1] == []
 
 
 def test_an_eyepiece_black_surround_is_not_a_dim_lamp(samples):
@@ -67,15 +67,15 @@ def test_an_eyepiece_black_surround_is_not_a_dim_lamp(samples):
         y, x = np.mgrid[0:h, 0:w]
         ringed = image.copy()
         ringed[np.hypot(x - w / 2, y - h / 2) > w / 2] = 0
-        assert illumination.evened_if_uneven(ArraySource(ringed))[1] == []
+        assert corrections.measured_corrections(ArraySource(ringed)).lamp is None
 
 
 def test_an_evened_source_read_by_bands_is_the_whole_image_evened(samples):
     dim = vignetted(samples[0], 0.4)
     lamp = lamp_of(dim)
-    whole = illumination.EvenedSource(ArraySource(dim), lamp).read_all()
+    whole = corrections.CorrectedSource(ArraySource(dim), corrections.Corrections(lamp)).read_all()
     for band in (1, 7, 64):
-        source = illumination.EvenedSource(ArraySource(dim), lamp)
+        source = corrections.CorrectedSource(ArraySource(dim), corrections.Corrections(lamp))
         rows = np.concatenate([source.read_rows(y, min(y + band, dim.shape[0])) for y in range(0, dim.shape[0], band)])
         assert np.array_equal(rows, whole), band
 
@@ -90,8 +90,8 @@ def test_the_gain_is_one_at_the_brightest_and_capped_elsewhere(samples):
 
 def test_images_over_the_measured_size_are_not_measured(samples, monkeypatch):
     dim = ArraySource(vignetted(samples[0], 0.4))
-    monkeypatch.setattr(illumination, "MAX_MEASURED_PIXELS", dim.width * dim.height - 1)
-    assert illumination.evened_if_uneven(dim) == (dim, [])
+    monkeypatch.setattr(corrections, "MAX_MEASURED_PIXELS", dim.width * dim.height - 1)
+    assert corrections.corrected(dim) == (dim, [])
 
 
 def test_counter_evens_dark_corners_flags_them_and_counts_closer_to_the_evenly_lit_image(samples):
