@@ -1,6 +1,6 @@
 """Image width and height from the file header, without decoding the pixels.
 
-PNG, JPEG and BMP headers are parsed directly, TIFF through tifffile; anything else is decoded
+PNG, JPEG, BMP and WebP headers are parsed directly, TIFF through tifffile; anything else is decoded
 with OpenCV. Used by readers whose annotations do not state the image size (CSV, some VOC).
 """
 from __future__ import annotations
@@ -35,7 +35,26 @@ def image_size(path: str | Path) -> tuple[int, int]:
                 return size
         if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
             return _tiff_size(path)
+        size = webp_size(head)
+        if size:
+            return size
     return _decoded_size(path)
+
+
+def webp_size(head: bytes) -> tuple[int, int] | None:
+    """(width, height) from a WebP file's first 30 bytes (lossy VP8, lossless VP8L or extended VP8X), or None."""
+    if len(head) < 30 or head[:4] != b"RIFF" or head[8:12] != b"WEBP":
+        return None
+    chunk = head[12:16]
+    if chunk == b"VP8 " and head[23:26] == b"\x9d\x01\x2a":
+        width, height = struct.unpack("<HH", head[26:30])
+        return width & 0x3FFF, height & 0x3FFF
+    if chunk == b"VP8L" and head[20] == 0x2F:
+        bits = struct.unpack("<I", head[21:25])[0]
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8X":
+        return int.from_bytes(head[24:27], "little") + 1, int.from_bytes(head[27:30], "little") + 1
+    return None
 
 
 def _jpeg_size(handle) -> tuple[int, int] | None:

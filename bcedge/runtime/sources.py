@@ -6,7 +6,7 @@
 |---|---|---|
 | PNG (non-interlaced) | streaming decoder: zlib + per-row unfiltering | one band of rows |
 | TIFF / BigTIFF | only the strips or tiles a band touches (uncompressed strips: only its rows) | one band |
-| PNG (interlaced), JPEG, BMP | whole decode with OpenCV, refused above ``max_pixels`` | whole image |
+| PNG (interlaced), JPEG, BMP, WebP | whole decode with OpenCV, refused above ``max_pixels`` | whole image |
 
 ``max_pixels`` defaults to ``DEFAULT_MAX_DECODE_PIXELS`` = 2**28 (268 megapixels, about 16k x 16k):
 a whole decode peaks near 6 bytes per pixel (OpenCV's BGR buffer plus the RGB copy), 1.6 GB at the
@@ -150,6 +150,9 @@ register_source_format("tiff", (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"),
                 (".tif", ".tiff"))
 register_source_format("jpeg", (b"\xff\xd8\xff",), "bcedge.runtime.readers.whole:open_jpeg", (".jpg", ".jpeg"))
 register_source_format("bmp", (b"BM",), "bcedge.runtime.readers.whole:open_bmp", (".bmp",))
+register_source_format("webp", (b"RIFF",), "bcedge.runtime.readers.whole:open_webp", (".webp",))
+UNREADABLE = {b"ftypheic": "a HEIC photo", b"ftypheix": "a HEIC photo", b"ftypmif1": "a HEIF photo",
+              b"ftypavif": "an AVIF image"}   # at byte 4: what phones save by default; OpenCV cannot decode them
 
 
 def sniff_format(path: str | Path) -> SourceFormat:
@@ -163,8 +166,12 @@ def sniff_format(path: str | Path) -> SourceFormat:
         if any(head.startswith(m) for m in fmt.magic):
             return fmt
     claimed = [f.name.upper() for f in SOURCE_FORMATS.values() if path.suffix.lower() in f.suffixes]
+    supported = ", ".join(f.name.upper() for f in SOURCE_FORMATS.values())
+    if head[4:12] in UNREADABLE:
+        raise ImageReadError(f"{path}: {UNREADABLE[head[4:12]]}, which bcedge cannot read; save or export it as JPEG "
+                             f"or PNG (a phone's camera settings offer a 'most compatible' format). Read: {supported}")
     what = f"named {path.suffix} but is not a {claimed[0]} file (corrupt or mislabelled)" if claimed else \
-        f"not a supported image ({', '.join(f.name.upper() for f in SOURCE_FORMATS.values())})"
+        f"not a supported image ({supported})"
     raise ImageReadError(f"{path}: {what}; it starts with bytes {head[:8].hex(' ')}")
 
 

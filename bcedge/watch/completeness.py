@@ -3,7 +3,7 @@
 1. ``StabilityTracker``: a file is ready once its (size, mtime, inode) has not changed for ``settle``
    seconds, or at once when the writer renamed it into place from a temporary name.
 2. ``precheck``: the bytes themselves: not empty, an image signature we know, the format's end
-   marker present (PNG ``IEND``, JPEG ``EOI``, BMP declared size), and a pixel cap read from the
+   marker present (PNG ``IEND``, JPEG ``EOI``, BMP and WebP declared size), and a pixel cap read from the
    header (``ImageTooLarge``: a 1-gigapixel file would hold a worker for many minutes). A truncated file is quarantined; if its writer later finishes it, the new
    size/content makes the service process it again.
 """
@@ -148,6 +148,11 @@ def _bmp_complete(handle, size: int) -> bool:
     return declared == 0 or size >= declared  # 0: writers that do not fill the field
 
 
+def _webp_complete(handle, size: int) -> bool:
+    handle.seek(4)
+    return size >= struct.unpack("<I", handle.read(4))[0] + 8   # the RIFF header states the file's length
+
+
 def _unchecked(handle, size: int) -> bool:
     return True  # TIFF has no end marker; the decoder reports a cut file
 
@@ -156,6 +161,7 @@ _FORMATS: dict[str, tuple[tuple[bytes, ...], Callable]] = {
     "png": ((b"\x89PNG\r\n\x1a\n",), _png_complete),
     "jpeg": ((b"\xff\xd8\xff",), _jpeg_complete),
     "bmp": ((b"BM",), _bmp_complete),
+    "webp": ((b"RIFF",), _webp_complete),
     "tiff": ((b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"), _unchecked),
 }
 
@@ -181,7 +187,7 @@ def precheck(path: str | Path, max_pixels: int | None = None) -> str:
         head = handle.read(16)
         fmt = sniff_format(head)
         if fmt is None:
-            raise NotAnImage(f"{path}: not an image (starts with {head[:8]!r}; expected PNG, JPEG, TIFF or BMP)")
+            raise NotAnImage(f"{path}: not an image (starts with {head[:8]!r}; expected PNG, JPEG, TIFF, BMP or WebP)")
         if not _FORMATS[fmt][1](handle, size):
             raise TruncatedImage(f"{path}: truncated {fmt.upper()} ({size} bytes, end marker missing)")
     if max_pixels:

@@ -16,10 +16,12 @@ def _rgb(h=90, w=130):
     return RNG.integers(0, 256, (h, w, 3), dtype=np.uint8)
 
 
-@pytest.mark.parametrize("suffix", [".jpg", ".bmp"])
-def test_jpeg_and_bmp_decode_whole_under_the_cap(tmp_path, suffix):
+@pytest.mark.parametrize("suffix,params", [(".jpg", []), (".bmp", []), (".webp", [cv2.IMWRITE_WEBP_QUALITY, 90]),
+                                           (".webp", [cv2.IMWRITE_WEBP_QUALITY, 101])], ids=["jpeg", "bmp", "webp lossy",
+                                                                                          "webp lossless"])
+def test_jpeg_bmp_and_webp_decode_whole_under_the_cap(tmp_path, suffix, params):
     path = tmp_path / f"smear{suffix}"
-    assert cv2.imwrite(str(path), _rgb())
+    assert cv2.imwrite(str(path), _rgb(), params)
     with open_image(path) as src:
         assert isinstance(src, WholeImageSource) and (src.width, src.height) == (130, 90)
         np.testing.assert_array_equal(src.read_rows(10, 50), read_image(path)[10:50])
@@ -49,7 +51,9 @@ def test_format_comes_from_content_not_name(tmp_path):
     ("missing.png", None, "missing.png: no such image file"),
     ("empty.png", b"", "empty.png: file is empty"),
     ("notes.png", b"hello world, not an image", r"notes.png: named .png but is not a PNG file"),
-    ("data.xyz", b"\x00\x01\x02\x03" * 4, r"data.xyz: not a supported image \(PNG, TIFF, JPEG, BMP\)"),
+    ("data.xyz", b"\x00\x01\x02\x03" * 4, r"data.xyz: not a supported image \(PNG, TIFF, JPEG, BMP, WEBP\)"),
+    ("IMG_0001.HEIC", b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", "IMG_0001.HEIC: a HEIC photo, .*export it as JPEG"),
+    ("sound.webp", b"RIFF\x24\x08\x00\x00WAVEfmt \x10\x00\x00\x00" + bytes(14), "sound.webp: a RIFF file that is not WebP"),
     ("cut.jpg", b"\xff\xd8\xff\xe0\x00\x10JFIF", "cut.jpg: JPEG ends"),
 ])
 def test_bad_files_name_the_file(tmp_path, name, content, message):

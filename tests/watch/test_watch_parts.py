@@ -3,6 +3,7 @@ import json
 import struct
 import zlib
 
+import cv2
 import pytest
 
 from bcedge.watch.completeness import (EmptyFile, NotAnImage, StabilityTracker, TruncatedImage, precheck,
@@ -83,11 +84,13 @@ def test_tracker_trusts_a_rename_and_drops_vanished_files(tmp_path):
 
 def test_precheck_names_each_kind_of_bad_file(tmp_path):
     good = png_bytes(squares_image(1, 1))
+    webp = cv2.imencode(".webp", squares_image(2, 0, 64))[1].tobytes()
     cases = {
         "empty.png": (b"", EmptyFile, "zero bytes"),
         "text.png": (b"hello, not an image\n", NotAnImage, "not an image"),
         "cut.png": (good[: len(good) // 2], TruncatedImage, "truncated PNG"),
         "cut.jpg": (jpeg_bytes(squares_image(2, 0, 64))[:300], TruncatedImage, "truncated JPEG"),
+        "cut.webp": (webp[:-10], TruncatedImage, "truncated WEBP"),
     }
     for name, (data, error, words) in cases.items():
         (tmp_path / name).write_bytes(data)
@@ -96,7 +99,9 @@ def test_precheck_names_each_kind_of_bad_file(tmp_path):
         assert name in str(info.value)
     (tmp_path / "ok.png").write_bytes(good)
     (tmp_path / "ok.jpg").write_bytes(jpeg_bytes(squares_image(2, 0, 64)))
+    (tmp_path / "ok.webp").write_bytes(webp)
     assert precheck(tmp_path / "ok.png") == "png" and precheck(tmp_path / "ok.jpg") == "jpeg"
+    assert precheck(tmp_path / "ok.webp") == "webp"
 
 
 def test_precheck_caps_pixels_from_the_header(tmp_path):

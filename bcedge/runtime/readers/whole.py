@@ -1,4 +1,4 @@
-"""Whole-image decoding with OpenCV for formats that cannot stream (JPEG, BMP, interlaced PNG).
+"""Whole-image decoding with OpenCV for formats that cannot stream (JPEG, BMP, WebP, interlaced PNG).
 
 The size is read from the file header first, and files above the pixel cap are refused with
 ``ImageTooLarge`` before any pixel is decoded. The decode happens on the first read and is kept.
@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bcedge.data.imagesize import webp_size
 from bcedge.imageio import ImageReadError, read_image_with_note
 from bcedge.runtime.sources import ImageSource, ImageTooLarge
 
@@ -95,3 +96,13 @@ def open_jpeg(path: Path, max_pixels: int) -> ImageSource:
 
 def open_bmp(path: Path, max_pixels: int) -> ImageSource:
     return WholeImageSource(path, *bmp_size(path), max_pixels, "BMP")
+
+
+def open_webp(path: Path, max_pixels: int) -> ImageSource:
+    with open(path, "rb") as f:
+        head = f.read(30)
+    size = webp_size(head)
+    if size is None:
+        what = "a RIFF file that is not WebP (audio or video?)" if head[8:12] != b"WEBP" else "a WebP whose header is cut"
+        raise ImageReadError(f"{path}: {what}")
+    return WholeImageSource(path, *size, max_pixels, "WebP")
