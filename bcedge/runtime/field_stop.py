@@ -8,11 +8,13 @@ own background colour the cut cells look like cells on an empty part of the slid
 smaller field with a soft edge, 0.953 against 0.919 (``benchmarks/eyepiece_field.py``).
 
 The surround is found on the coarse sample the lamp check reads (``illumination.sampled_colour``): the regions
-with no specimen (every sample point nearby darker than ``illumination.MIN_LEVEL`` grey levels and than a quarter of
-the image's brightest: dark cells in a dim corner have brighter background between them) that hold a corner of the
-image and cover between ``MIN_SURROUND`` and ``MAX_SURROUND`` of it; a dark nucleus cut by a corner is far smaller.
-Of TXL-PBC's and BCCD's 1,548 images, one has such a surround (a black band along its top); no appearance shift of
-``bcedge.data.appearance`` makes one (the dark corners and the dim lamp tried on all of them, the others on a fifth). At full
+with no specimen (every sample point nearby, averaged over its 3 x 3 neighbours against a camera's noise, darker than
+``illumination.MIN_LEVEL`` grey levels and than a quarter of the image's brightest: dark cells in a dim corner have
+brighter background between them) that hold a corner of the image and cover between ``MIN_SURROUND`` and
+``MAX_SURROUND`` of it; a dark nucleus cut by a corner, or a frame's one-pixel black border, is far smaller. Of
+TXL-PBC's and BCCD's 1,548 images, one has such a surround (a black band along its top); no appearance shift of
+``bcedge.data.appearance`` makes one (the darkest corners, the dim lamp and heavy noise tried on all of them, the
+others on a fifth). At full
 resolution, pixels within ``RIM`` of that region and darker than half the field's background in every channel are
 filled, so the soft rim of a real field stop goes too. Images without such a surround are counted as they are.
 """
@@ -25,7 +27,7 @@ import numpy as np
 
 from bcedge.runtime.illumination import MIN_LEVEL, Lamp, grey_levels
 
-MIN_SURROUND = 0.01         # share of the image a dark corner region must cover to be a field stop
+MIN_SURROUND = 0.02         # share of the image a dark corner region must cover to be a field stop
 MAX_SURROUND = 0.9          # above this share the image is dark, not ringed (a dark-field or blank frame)
 RIM = 0.01                  # of the image's longer side: how far into the field the soft rim is looked for
 RIM_DARKNESS = 0.5          # a rim pixel darker than this share of the background in every channel is filled
@@ -73,7 +75,8 @@ def surround_of(grey: np.ndarray) -> np.ndarray:
     grown back to their own dark points (slivers where a circle grazes the image edge)."""
     darkest = min(MIN_LEVEL, SURROUND_DARKNESS * float(np.percentile(grey, 99)))
     dark = grey < darkest
-    empty = cv2.dilate(grey, np.ones((2 * NEIGHBOURHOOD + 1,) * 2, np.uint8)) < darkest
+    steady = cv2.blur(grey, (3, 3))   # a camera's noise in the dark would lift every neighbourhood's brightest point
+    empty = cv2.dilate(steady, np.ones((2 * NEIGHBOURHOOD + 1,) * 2, np.uint8)) < darkest
     corners = np.zeros_like(dark)
     corners[[0, 0, -1, -1], [0, -1, 0, -1]] = True
     return _regions_holding(dark, _regions_holding(empty, corners))

@@ -68,11 +68,15 @@ def test_the_surround_is_filled_with_the_background_and_the_field_left_alone(sam
         assert np.array_equal(filled[well_inside], ringed[well_inside])   # cells near the rim, not only away from it
 
 
-def test_a_dark_cell_cut_by_a_corner_is_not_a_field_stop(samples):
+def test_a_dark_region_in_a_corner_under_two_percent_of_the_frame_is_not_a_field_stop(samples):
+    """A dark cell cut by a corner; a frame's thin black border joined to dim corners (TXL-PBC's 416 x 416 frames
+    darkened at the corners measure 1.0-1.8%)."""
     for image in samples:
         nucleus = image.copy()
-        cv2.circle(nucleus, (0, 0), 50, (20, 10, 30), -1)   # 0.6% of the frame
+        cv2.circle(nucleus, (0, 0), 75, (20, 10, 30), -1)   # 1.4% of the frame
         assert stop_of(nucleus) is None
+        cv2.circle(nucleus, (0, 0), 100, (20, 10, 30), -1)   # 2.6%
+        assert stop_of(nucleus) is not None
 
 
 def test_a_dark_frame_is_not_ringed():
@@ -126,3 +130,20 @@ def test_counter_fills_a_round_field_flags_it_and_finds_the_cells_the_rim_cuts(s
                      & (centres[None, :, 1] > kept[:, None, 1]) & (centres[None, :, 1] < kept[:, None, 3])).any(axis=1)
             missed[name] += int((~found).sum())
     assert missed["filled"] < missed["as it is"], missed
+
+
+def test_a_noisy_grey_surround_is_found_and_filled(samples):
+    """A phone's surround is rarely black: dark grey (25) with sensor noise (sigma 20)."""
+    rng = np.random.default_rng(0)
+    for image in samples:
+        ringed = round_field(image, 0.95, 6)
+        grain = rng.normal(0, 20, image.shape)
+        noisy = np.clip(np.maximum(ringed, 25) + grain, 0, 255).astype(np.uint8)
+        source, flags = corrected(ArraySource(noisy), even_light=False)
+        assert flags == [FIELD_STOP]
+        h, w = image.shape[:2]
+        y, x = np.mgrid[0:h, 0:w]
+        outside = np.hypot(x + 0.5 - w / 2, y + 0.5 - h / 2) > 0.95 * max(h, w) / 2 + 6
+        filled = (source.read_all()[outside] == np.array(source.corrections.field_stop.colour)).all(axis=-1).mean()
+        assert filled > 0.98, filled
+
