@@ -19,6 +19,7 @@ from bcedge.runtime.illumination import (
     Lamp,
     fitted_lamp_if_uneven,
     grey_levels,
+    sample_step,
     sampled_colour,
 )
 from bcedge.runtime.sources import ImageSource
@@ -73,7 +74,8 @@ def measured_corrections(src: ImageSource, even_light: bool = True, fill_surroun
         return Corrections()
     colour = sampled_colour(src)
     lamp = fitted_lamp_if_uneven(grey_levels(colour)) if even_light else None
-    return Corrections(lamp, found_field_stop(colour, lamp) if fill_surround else None)
+    field_stop = found_field_stop(colour, sample_step(src.width, src.height), lamp) if fill_surround else None
+    return Corrections(lamp, field_stop)
 
 
 def corrected(src: ImageSource, even_light: bool = True, fill_surround: bool = True) -> tuple[ImageSource, list[str]]:

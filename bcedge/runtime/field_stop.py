@@ -39,10 +39,11 @@ NEIGHBOURHOOD = 2           # sample points: a point is dark when every point th
 
 @dataclass(frozen=True, eq=False)
 class FieldStop:
-    """Where the surround is (``rim_zone``: a coarse grid over the image, True within ``RIM`` of the dark
-    region) and what it is filled with (``colour``: the field's background, RGB)."""
+    """Where the surround is (``rim_zone``: ``sampled_colour``'s grid, True within ``RIM`` of the dark region;
+    ``step``: its spacing in pixels) and what it is filled with (``colour``: the field's background, RGB)."""
 
     rim_zone: np.ndarray
+    step: int
     colour: tuple[int, int, int]
 
     @property
@@ -50,13 +51,23 @@ class FieldStop:
         """Per channel: a rim pixel darker than this in every channel is filled."""
         return tuple(max(MIN_LEVEL, int(RIM_DARKNESS * c)) for c in self.colour)
 
+    def _nearest_sample(self, pixels: np.ndarray, samples: int) -> np.ndarray:
+        return np.minimum((pixels + self.step // 2) // self.step, samples - 1)
+
+    def _columns(self, zone_rows: np.ndarray, width: int) -> np.ndarray:
+        """``zone_rows`` (a row per image row) widened to ``width`` pixels, each taking its nearest sample's column
+        (``_nearest_sample``; a repeat, 10x faster than gathering column by column)."""
+        spans = np.full(zone_rows.shape[1], self.step)
+        spans[0] -= self.step // 2
+        spans[-1] += max(0, width - int(spans.sum()))
+        return np.ascontiguousarray(zone_rows.repeat(spans, axis=1)[:, :width])
+
     def filled(self, rows: np.ndarray, width: int, height: int, y0: int) -> np.ndarray:
         """Rows ``y0:y0 + len(rows)`` of a ``width x height`` image (RGB uint8) with the surround filled."""
-        grid_h = self.rim_zone.shape[0]
-        zone_rows = self.rim_zone[np.minimum(np.arange(y0, y0 + len(rows)) * grid_h // height, grid_h - 1)]
+        zone_rows = self.rim_zone[self._nearest_sample(np.arange(y0, y0 + len(rows)), len(self.rim_zone))]
         if not zone_rows.any():
             return rows
-        zone = cv2.resize(zone_rows.view(np.uint8), (width, len(rows)), interpolation=cv2.INTER_NEAREST)
+        zone = self._columns(zone_rows, width).view(np.uint8)
         dark = cv2.inRange(rows, (0, 0, 0), tuple(level - 1 for level in self.fill_below))
         fill, rows = cv2.bitwise_and(zone, dark), rows.copy()
         cv2.bitwise_and(rows, (0, 0, 0, 0), dst=rows, mask=fill)   # masked cv2 calls: numpy's masked writes are 10x slower
@@ -82,9 +93,9 @@ def surround_of(grey: np.ndarray) -> np.ndarray:
     return _regions_holding(dark, _regions_holding(empty, corners))
 
 
-def found_field_stop(colour: np.ndarray, lamp: Lamp | None = None) -> FieldStop | None:
-    """The field stop seen in a coarse RGB sample of an image (``illumination.sampled_colour``), or None.
-    ``lamp``: the lamp the image will be evened by first, so the fill matches the evened background."""
+def found_field_stop(colour: np.ndarray, step: int, lamp: Lamp | None = None) -> FieldStop | None:
+    """The field stop seen in a coarse RGB sample of an image (``illumination.sampled_colour``, every ``step``-th
+    pixel), or None. ``lamp``: the lamp the image will be evened by first, so the fill matches the evened background."""
     if colour[[0, 0, -1, -1], [0, -1, 0, -1]].mean(axis=1).min() >= MIN_LEVEL:   # most images: no corner is dark
         return None
     grey = grey_levels(colour)
@@ -101,4 +112,4 @@ def found_field_stop(colour: np.ndarray, lamp: Lamp | None = None) -> FieldStop 
     background = np.median(colour[~surround][bright], axis=0)
     reach = max(1, round(RIM * max(grey.shape)))
     rim_zone = cv2.dilate(surround.astype(np.uint8), np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)) > 0
-    return FieldStop(rim_zone, tuple(round(float(c)) for c in background))
+    return FieldStop(rim_zone, step, tuple(round(float(c)) for c in background))

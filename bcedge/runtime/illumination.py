@@ -77,17 +77,18 @@ def fitted_lamp_if_uneven(grey: np.ndarray) -> Lamp | None:
     return lamp if lamp is not None and lamp.ratio > UNEVEN_RATIO else None
 
 
+def sample_step(width: int, height: int) -> int:
+    """``sampled_colour``'s spacing in pixels: sample point (i, j) is pixel (i * step, j * step)."""
+    return max(1, max(width, height) // SAMPLE_SIDE)
+
+
 def sampled_colour(src: ImageSource) -> np.ndarray:
-    """``src`` (RGB uint8) on a grid of at least ``SAMPLE_SIDE`` points along its longer side, read by bands: every
-    step-th pixel, a nearest-pixel resize. The lamp check and the field stop's (``runtime.field_stop``) read it."""
-    step = max(1, max(src.width, src.height) // SAMPLE_SIDE)
-    band = READ_ROWS - READ_ROWS % step
-    sample = []
-    for y0 in range(0, src.height, band):
-        rows = src.read_rows(y0, min(src.height, y0 + band))
-        sample.append(cv2.resize(rows, (max(1, src.width // step), max(1, len(rows) // step)),
-                                 interpolation=cv2.INTER_NEAREST))
-    return np.concatenate(sample)
+    """``src`` (RGB uint8) on a grid of at least ``SAMPLE_SIDE`` points along its longer side (every
+    ``sample_step``-th pixel), read by bands. The lamp check and the field stop's (``runtime.field_stop``) read it."""
+    step = sample_step(src.width, src.height)
+    band = max(step, READ_ROWS - READ_ROWS % step)   # a whole number of steps: every band starts on a sample row
+    return np.concatenate([src.read_rows(y0, min(src.height, y0 + band))[::step, ::step]
+                           for y0 in range(0, src.height, band)])
 
 
 def grey_levels(rgb: np.ndarray) -> np.ndarray:
@@ -112,13 +113,15 @@ def block_levels(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _least_squares(terms: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Least squares through the 6 x 6 normal equations (well conditioned on centred coordinates)."""
-    return np.linalg.solve(terms.T @ terms, terms.T @ values)
+    """Least squares (the minimum-norm solution where the blocks left do not pin every term down)."""
+    return np.linalg.lstsq(terms, values, rcond=None)[0]
 
 
 def fitted_lamp(grey: np.ndarray) -> Lamp | None:
     """The lamp fitted to a grey image's block levels, or None where too few blocks show specimen."""
     levels, x, y = block_levels(grey)
+    if len(np.unique(x)) < 3 or len(np.unique(y)) < 3:   # a strip of an image: no surface to fit across it
+        return None
     terms, log_levels = _terms(x, y), np.log(np.maximum(levels, 1.0))
     specimen = levels > MIN_LEVEL
     if specimen.sum() < 2 * terms.shape[1]:

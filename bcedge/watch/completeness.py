@@ -142,15 +142,21 @@ def _jpeg_complete(handle, size: int) -> bool:
     return b"\xff\xd9" in handle.read(4096)
 
 
+def _declared_length(handle, offset: int) -> int | None:
+    """The little-endian uint32 at ``offset``: a header's statement of the file's length; None if the file ends first."""
+    handle.seek(offset)
+    field = handle.read(4)
+    return struct.unpack("<I", field)[0] if len(field) == 4 else None
+
+
 def _bmp_complete(handle, size: int) -> bool:
-    handle.seek(2)
-    declared = struct.unpack("<I", handle.read(4))[0]
-    return declared == 0 or size >= declared  # 0: writers that do not fill the field
+    declared = _declared_length(handle, 2)
+    return declared is not None and (declared == 0 or size >= declared)  # 0: writers that do not fill the field
 
 
 def _webp_complete(handle, size: int) -> bool:
-    handle.seek(4)
-    return size >= struct.unpack("<I", handle.read(4))[0] + 8   # the RIFF header states the file's length
+    declared = _declared_length(handle, 4)   # RIFF: the length after these first 8 bytes
+    return declared is not None and size >= declared + 8
 
 
 def _unchecked(handle, size: int) -> bool:

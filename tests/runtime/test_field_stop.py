@@ -20,7 +20,7 @@ from bcedge.runtime.corrections import (
 )
 from bcedge.runtime.counter import Counter
 from bcedge.runtime.frames import FIELD_STOP, UNEVEN_LIGHT
-from bcedge.runtime.illumination import sampled_colour
+from bcedge.runtime.illumination import sample_step, sampled_colour
 from bcedge.runtime.sources import ArraySource
 
 SAMPLES = sorted((Path(__file__).resolve().parents[2] / "bcedge/assets/sample_bccd/JPEGImages").glob("*.jpg"))
@@ -33,7 +33,7 @@ def samples() -> list[np.ndarray]:
 
 
 def stop_of(image: np.ndarray) -> field_stop.FieldStop | None:
-    return field_stop.found_field_stop(sampled_colour(ArraySource(image)))
+    return field_stop.found_field_stop(sampled_colour(ArraySource(image)), sample_step(image.shape[1], image.shape[0]))
 
 
 def background_of(image: np.ndarray) -> np.ndarray:
@@ -147,3 +147,13 @@ def test_a_noisy_grey_surround_is_found_and_filled(samples):
         filled = (source.read_all()[outside] == np.array(source.corrections.field_stop.colour)).all(axis=-1).mean()
         assert filled > 0.98, filled
 
+
+
+def test_the_rim_is_filled_alike_on_every_side_of_a_large_frame():
+    """Each pixel takes the nearest sample point's verdict: the bottom and right rims are filled as the top and left."""
+    height, width = 2000, 2800
+    ringed = round_field(np.full((height, width, 3), (200, 180, 190), np.uint8), 0.9, 30)
+    source, _ = corrected(ArraySource(ringed), even_light=False)
+    dark_left = (source.read_all() < np.array(source.corrections.field_stop.fill_below)).all(axis=-1)
+    y, x = np.mgrid[0:height, 0:width]
+    assert dark_left[x + y < (height + width) / 2].sum() == dark_left[x + y >= (height + width) / 2].sum() == 0

@@ -91,6 +91,8 @@ def test_precheck_names_each_kind_of_bad_file(tmp_path):
         "cut.png": (good[: len(good) // 2], TruncatedImage, "truncated PNG"),
         "cut.jpg": (jpeg_bytes(squares_image(2, 0, 64))[:300], TruncatedImage, "truncated JPEG"),
         "cut.webp": (webp[:-10], TruncatedImage, "truncated WEBP"),
+        "stub.webp": (b"RIFF\x10\x00", TruncatedImage, "truncated WEBP"),
+        "stub.bmp": (b"BM\x10", TruncatedImage, "truncated BMP"),
     }
     for name, (data, error, words) in cases.items():
         (tmp_path / name).write_bytes(data)
