@@ -151,11 +151,10 @@ register_source_format("tiff", (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"),
 register_source_format("jpeg", (b"\xff\xd8\xff",), "bcedge.runtime.readers.whole:open_jpeg", (".jpg", ".jpeg"))
 register_source_format("bmp", (b"BM",), "bcedge.runtime.readers.whole:open_bmp", (".bmp",))
 register_source_format("webp", (b"RIFF",), "bcedge.runtime.readers.whole:open_webp", (".webp",))
-UNREADABLE = {b"ftyp" + brand: what for what, brands in (("a HEIC photo", (b"heic", b"heix", b"heim", b"heis", b"hevc",
-                                                                           b"hevx", b"hevm", b"hevs")),
-                                                         ("a HEIF photo", (b"mif1", b"msf1")),
-                                                         ("an AVIF image", (b"avif", b"avis")))
-              for brand in brands}   # at byte 4: what phones save by default; OpenCV cannot decode them
+# what phones save by default, which OpenCV cannot decode: their ISO-BMFF brands (bytes 8-12, after "ftyp")
+PHONE_FORMATS = {"a HEIC photo": (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs"),
+                 "a HEIF photo": (b"mif1", b"msf1"), "an AVIF image": (b"avif", b"avis")}
+UNREADABLE = {b"ftyp" + brand: what for what, brands in PHONE_FORMATS.items() for brand in brands}
 
 
 def sniff_format(path: str | Path) -> SourceFormat:
