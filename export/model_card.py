@@ -184,7 +184,9 @@ px before counting and flagged `noisy` (`bcedge/runtime/denoise.py`); "not smoot
 `--no-smoothing`. An unevenly lit image (its lamp, fitted to the background, varies by over 1.4x across it) is evened
 before counting and flagged `uneven light` (`bcedge/runtime/illumination.py`); "not evened" is the same model with
 `--no-light-correction`; on BCCD val, dark corners hide some of the edge cells BCCD's labels leave out, which is why
-its "not evened" rows score higher there (TXL-PBC's labels are complete). Where a shift set neither off, the rows
+its "not evened" rows score higher there (TXL-PBC's labels are complete). The lighting rows rerun after the lamp's
+sample grid changed (`benchmarks/results/appearance_lighting_rerun_amd-epyc-2cpu.md`): TXL-PBC val 0.953 and 0.951
+evened. Where a shift set neither off, the rows
 are equal. What the stain fine-tune changed (the previous
 default against this one): `benchmarks/results/appearance_stain_finetune_amd-epyc-2cpu.md`.
 

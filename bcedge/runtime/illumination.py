@@ -3,8 +3,8 @@
 A cheap camera adapter or a misaligned lamp leaves a field brighter in the middle than at the edges;
 the model was trained on evenly lit fields. With the corners at half the centre's brightness, TXL-PBC
 val mAP50 went from 0.955 to 0.949 and the red-cell count error from 4.5% to 6.7%; at 30%, 0.928 and
-9.1%. Evened as below: 0.955 and 5.0%, 0.950 and 5.6% (``benchmarks/appearance.py``, "vignetting",
-"strong vignetting").
+9.1%. Evened as below: 0.953 and 4.8%, 0.951 and 5.6% (``benchmarks/appearance.py``, "vignetting",
+"strong vignetting"; ``benchmarks/results/appearance_lighting_rerun_amd-epyc-2cpu.md``).
 
 The lamp is measured on the image itself. The background of a smear is its brightest part, and cells
 only darken it, so the lamp's brightness over a block of the image is a high percentile of that block's
