@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
+PHONE_SUFFIXES = (".heic", ".heif", ".avif")   # photos OpenCV cannot decode: refused by name, not passed over
 
 
 class ImageReadError(IOError):

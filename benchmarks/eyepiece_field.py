@@ -6,10 +6,13 @@ TXL-PBC val (``--bccd`` adds BCCD val) as an eyepiece camera shows it (``bcedge.
 - "round field": black outside a circle as wide as each image's longer side (a 4:3 frame loses its corners);
 - "eyepiece camera": a circle 0.9 of the longer side across, its edge fading over 6 px, the lamp dimmer towards it.
 
-A cell counts as in the field when its box's centre is inside the circle (at least about half of it shows);
-the labels of the others are dropped. Each model is evaluated exactly as ``bcedge eval`` runs it (automatic scale,
-tiles, merge), with the surround filled (the default, ``bcedge.runtime.field_stop``) and as it is
-(``--no-surround-fill``), side by side in one run; the full frames with all their labels are the reference.
+Each model counts exactly as ``bcedge eval`` runs it (automatic scale, tiles, merge), with the surround filled
+(the default, ``bcedge.runtime.field_stop``) and as it is (``--no-surround-fill``), side by side in one run; the
+full frames with all their labels are the reference. Its detections are judged against two labellings of the
+masked images:
+- "centre inside": the whole cell's label when its box's centre is inside the circle (about half of it shows);
+- "counting rule": the product's rule at an image edge, where a partial cell counts as one cell (training crops
+  keep a box when at least 35% of it shows): the label when 35% of its box is inside, cut to the part inside.
 Writes benchmarks/results/eyepiece_field_<machine>.json and .md.
 """
 from __future__ import annotations
@@ -31,9 +34,16 @@ from appearance import CLASSES, labelled, row  # noqa: E402
 from bcedge.bench.machine import describe_machine, machine_slug  # noqa: E402
 from bcedge.catalogue import resolve_model  # noqa: E402
 from bcedge.data.annotations import Dataset, ImageAnnotation  # noqa: E402
-from bcedge.data.appearance import inside_round_field, round_field, vignetted  # noqa: E402
+from bcedge.data.appearance import (  # noqa: E402
+    inside_round_field,
+    round_field,
+    vignetted,
+    visible_in_round_field,
+)
 from bcedge.data.multisource import SourceSpec, load_sources  # noqa: E402
-from bcedge.evaluate.runtime_eval import evaluate_runtime  # noqa: E402
+from bcedge.evaluate import EVAL_SCORE_FLOOR  # noqa: E402
+from bcedge.evaluate.runtime_eval import predict, with_groups  # noqa: E402
+from bcedge.runtime.counter import Counter  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -52,18 +62,32 @@ FIELDS = {"round field": Field("black outside a circle as wide as the image's lo
                                    "corners", 0.9, 6.0, 0.6)}
 
 
-def seen_through(data: Dataset, field: Field, folder: Path) -> Dataset:
-    """``data`` through ``field``, written to ``folder`` as PNG, with the labels of the cells inside it."""
+LABELLINGS = {"centre inside": "the whole cell's label when its box centre is inside the circle",
+              "counting rule": ("the label when at least 35% of its box is inside the circle, cut to that part: a "
+                                "partial cell counts as one cell, as at the image edge")}
+
+
+def seen_through(data: Dataset, field: Field, folder: Path) -> dict[str, Dataset]:
+    """``data`` through ``field``, written to ``folder`` as PNG, labelled each way of ``LABELLINGS``."""
     folder.mkdir(parents=True, exist_ok=True)
-    images = []
+    labelled_as = {name: [] for name in LABELLINGS}
     for record in data.images:
         path = folder / f"{record.image_path.stem}.png"
         cv2.imwrite(str(path), field.pixels(cv2.imread(str(record.image_path))))
-        inside = inside_round_field(record.boxes, record.width, record.height, field.diameter)
-        images.append(ImageAnnotation(path, record.width, record.height, record.boxes[inside],
-                                      [label for label, kept in zip(record.labels, inside) if kept], record.source,
-                                      group=record.group))
-    return Dataset(images, list(data.class_names), folder, data.format)
+        centre = inside_round_field(record.boxes, record.width, record.height, field.diameter)
+        visible, cut = visible_in_round_field(record.boxes, record.width, record.height, field.diameter)
+        for name, (kept, boxes) in zip(LABELLINGS, ((centre, record.boxes), (visible, cut))):
+            labelled_as[name].append(ImageAnnotation(path, record.width, record.height, boxes[kept],
+                                                     [label for label, k in zip(record.labels, kept) if k],
+                                                     record.source, group=record.group))
+    return {name: Dataset(images, list(data.class_names), folder, data.format) for name, images in labelled_as.items()}
+
+
+def judged(model: Path, labellings: dict[str, Dataset], **options) -> dict[str, dict]:
+    """``field_row`` of ``model``'s counts of the images, against each labelling of them (counted once)."""
+    counter = Counter.load(model, device="cpu", score_floor=EVAL_SCORE_FLOOR, **options)
+    predictions, _ = predict(counter, next(iter(labellings.values())))
+    return {name: field_row(with_groups(data, predictions, counter.meta)) for name, data in labellings.items()}
 
 
 def field_row(metrics: dict) -> dict:
@@ -74,23 +98,26 @@ def field_row(metrics: dict) -> dict:
 
 def markdown(report: dict) -> str:
     lines = header("Counts through an eyepiece camera: a round field (no option given)", report["machine"],
-                   "Each val split masked outside a circle (`bcedge.data.appearance.round_field`); labels kept for "
-                   "the cells whose box centre is inside it. Evaluated as `bcedge eval` runs it, with the surround "
-                   "filled (`bcedge.runtime.field_stop`, the default) and not, side by side in one run. Recall at the "
-                   "model's operating thresholds, at IoU 0.5 against the whole cell's box (a cell cut near its "
-                   "middle shows half its box); red-cell count error: median per image; counted / labelled: red cells "
-                   "over the split, at the operating thresholds.")
-    lines += [("| data | field | model | mAP50 | AP50 RBC | AP50 WBC | AP50 Platelets | recall RBC | recall WBC | "
-               "recall Platelets | RBC count err. | RBC counted / labelled |"), "|---|---|---|" + "---:|" * 9]
-    for split, fields in report["splits"].items():
-        for field, models in fields.items():
-            for model, r in models.items():
-                ap, recall = r["ap50"], r["recall"]
-                lines.append(f"| {split} | {field} | {model} | {r['mAP50']:.3f} | {ap['RBC']:.3f} | {ap['WBC']:.3f} | "
-                             f"{ap['Platelets']:.3f} | {100 * recall['RBC']:.1f}% | {100 * recall['WBC']:.1f}% | "
-                             f"{100 * recall['Platelets']:.1f}% | {100 * r['rbc_count_median_rel_error']:.1f}% | "
-                             f"{r['rbc_counted'] / r['rbc_labelled']:.3f} |")
-    lines += ["", "Fields:", "- full frame: the images as they are, all labels"]
+                   "Each val split masked outside a circle (`bcedge.data.appearance.round_field`) and counted as "
+                   "`bcedge eval` runs it, with the surround filled (`bcedge.runtime.field_stop`, the default) and "
+                   "not, side by side in one run. The same counts are judged against two labellings of the masked "
+                   "images (below). Recall at the model's operating thresholds, at IoU 0.5; red-cell count error: "
+                   "median per image; counted / labelled: red cells over the split, at the operating thresholds.")
+    for labelling, what in LABELLINGS.items():
+        lines += ["", f"### Labels: {labelling} ({what})", "",
+                  ("| data | field | model | mAP50 | AP50 RBC | AP50 WBC | AP50 Platelets | recall RBC | recall WBC | "
+                   "recall Platelets | RBC count err. | RBC counted / labelled |"), "|---|---|---|" + "---:|" * 9]
+        for split, fields in report["splits"].items():
+            for field, models in fields.items():
+                for model, rows in models.items():
+                    r = rows[labelling]
+                    ap, recall = r["ap50"], r["recall"]
+                    lines.append(f"| {split} | {field} | {model} | {r['mAP50']:.3f} | {ap['RBC']:.3f} | "
+                                 f"{ap['WBC']:.3f} | {ap['Platelets']:.3f} | {100 * recall['RBC']:.1f}% | "
+                                 f"{100 * recall['WBC']:.1f}% | {100 * recall['Platelets']:.1f}% | "
+                                 f"{100 * r['rbc_count_median_rel_error']:.1f}% | "
+                                 f"{r['rbc_counted'] / r['rbc_labelled']:.3f} |")
+    lines += ["", "Fields:", "- full frame: the images as they are, all labels (the same under both labellings)"]
     lines += [f"- {name}: {field.what}" for name, field in FIELDS.items()]
     return "\n".join(lines) + "\n"
 
@@ -116,16 +143,15 @@ def main(argv: list[str] | None = None) -> int:
             report["splits"][split] = {"full frame": {}}
             for name, model in models.items():
                 log(f"{split}, full frame, {name} ...")
-                report["splits"][split]["full frame"][name] = field_row(evaluate_runtime(resolve_model(model), data,
-                                                                                   device="cpu")[0])
+                full = judged(resolve_model(model), {"all labels": data})["all labels"]
+                report["splits"][split]["full frame"][name] = dict.fromkeys(LABELLINGS, full)
             for index, (field_name, field) in enumerate(FIELDS.items()):
-                masked = seen_through(data, field, Path(work) / f"{split}_{index}")
+                labellings = seen_through(data, field, Path(work) / f"{split}_{index}")
                 results = report["splits"][split][field_name] = {}
                 for name, model in models.items():
                     for variant, fill in (("surround filled", True), ("as it is", False)):
                         log(f"{split}, {field_name}, {name}, {variant} ...")
-                        metrics, _ = evaluate_runtime(resolve_model(model), masked, device="cpu", fill_surround=fill)
-                        results[f"{name}, {variant}"] = field_row(metrics)
+                        results[f"{name}, {variant}"] = judged(resolve_model(model), labellings, fill_surround=fill)
     write_results(args.out or f"eyepiece_field_{machine_slug(machine)}", report, markdown(report))
     print(markdown(report))
     return 0

@@ -8,7 +8,7 @@ from bcedge.cli.options import input_size
 from bcedge.cli.registry import UserError, command
 
 
-@command("export", "Export a checkpoint to an ONNX deploy graph (fixed tile size, dynamic batch, metadata inside)")
+@command("export", "Export a checkpoint to an ONNX deploy graph (dynamic batch; any tile size when the model takes one, else fixed; metadata inside)")
 def _export(p: argparse.ArgumentParser):
     p.add_argument("model", type=Path, help="bcedge checkpoint (.pt)")
     p.add_argument("--out", type=Path, required=True, help="ONNX file to write, e.g. model.onnx")
@@ -165,7 +165,7 @@ def _quantize(p: argparse.ArgumentParser):
                         "average each tensor's range over them")
     p.add_argument("--out", type=Path, required=True, help="e.g. model.int8.onnx")
     p.add_argument("--target", choices=["tensorrt", "cpu"], default="tensorrt",
-                   help="tensorrt: symmetric signed INT8, Conv inputs (also runs in ONNX Runtime); "
+                   help="tensorrt (default): symmetric signed INT8, Conv inputs (also runs in ONNX Runtime); "
                         "cpu: asymmetric U8S8 on every op, fastest in ONNX Runtime on x86, not for TensorRT")
     p.add_argument("--method", choices=["percentile", "minmax", "entropy"], default=None,
                    help="calibration (default: the target's: minmax for tensorrt, percentile for cpu)")
@@ -194,7 +194,7 @@ def _quantize(p: argparse.ArgumentParser):
 def _build_engine(p: argparse.ArgumentParser):
     p.add_argument("model", type=Path, help="ONNX from `bcedge export` (FP32, FP16 or Q/DQ INT8)")
     p.add_argument("--out", type=Path, default=None, help="engine file (default: MODEL with .PRECISION.engine)")
-    p.add_argument("--precision", choices=["fp32", "fp16", "int8"], default="fp16")
+    p.add_argument("--precision", choices=["fp32", "fp16", "int8"], default="fp16", help="default fp16")
     p.add_argument("--calib", type=Path, default=None, help="calibration set for implicit INT8 (TensorRT 8.6/10)")
     p.add_argument("--calib-cache", type=Path, default=None)
     p.add_argument("--calibrator", choices=["entropy", "minmax"], default="entropy")

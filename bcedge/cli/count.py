@@ -13,14 +13,16 @@ from bcedge.cli.registry import UserError, command
 
 def image_inputs(paths: list[Path]) -> tuple[list[Path], list[tuple[Path, OSError]]]:
     """Files as given and folders expanded to the images they hold (sorted), each file once; plus the
-    paths that are neither (missing, or a folder without images) with why: reported and skipped."""
-    from bcedge.imageio import IMAGE_SUFFIXES
+    paths that are neither (missing, or a folder without images) with why: reported and skipped. A phone's
+    HEIC or AVIF photo in a folder is taken too, so that it is reported (it cannot be read) rather than passed over."""
+    from bcedge.imageio import IMAGE_SUFFIXES, PHONE_SUFFIXES
 
     files: list[Path] = []
     problems: list[tuple[Path, OSError]] = []
     for path in paths:
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+            found = sorted(p for p in path.iterdir()
+                           if p.suffix.lower() in IMAGE_SUFFIXES + PHONE_SUFFIXES and not p.name.startswith("."))
             if not found:
                 problems.append((path, FileNotFoundError(f"{path}: folder holds no images ({', '.join(IMAGE_SUFFIXES)})")))
             files.extend(found)
@@ -54,7 +56,7 @@ def _count(p: argparse.ArgumentParser):
     add_engine_options(p)
     from bcedge.cli.live import add_stream_outputs
 
-    add_stream_outputs(p)  # for videos
+    add_stream_outputs(p, jsonl_default="none; each frame is in --json and the table")  # for videos
 
     def run(args) -> int:
         from bcedge.atomic import atomic_write_json, atomic_write_text, check_writable
@@ -64,6 +66,7 @@ def _count(p: argparse.ArgumentParser):
         from bcedge.report.overlay import overlay_path, write_source_overlay
         from bcedge.cli.live import count_video
         from bcedge.runtime.frame_sources import is_video_file
+        from bcedge.runtime.frames import decode_cap
 
         for output in (args.json, args.csv):
             if output is not None:
@@ -92,7 +95,8 @@ def _count(p: argparse.ArgumentParser):
                 extra = {}
                 if args.overlay is not None:
                     target = write_source_overlay(overlay_path(args.overlay, name), path, result.detections, classes,
-                                                  notes=legend_notes(result))
+                                                  notes=legend_notes(result),
+                                                  max_decode_pixels=decode_cap(counter.max_pixels))
                     extra["overlay"] = escape_name(target)
                 images.append(result_entry(escape_name(path), result, detections=True, image_id=image_id, **extra))
         for video in videos:

@@ -24,9 +24,11 @@ def positive_float(text: str) -> float:
     return value
 
 
-def add_stream_outputs(p: argparse.ArgumentParser) -> None:
-    """The outputs of a stream of frames (``bcedge live``, and videos given to ``bcedge count``)."""
-    p.add_argument("--jsonl", type=Path, default=None, help="write one JSON line per frame here (default: stdout)")
+def add_stream_outputs(p: argparse.ArgumentParser, jsonl_default: str = "stdout") -> None:
+    """The outputs of a stream of frames (``bcedge live``, and videos given to ``bcedge count``, whose frames are in
+    its JSON and table: there, JSON lines only when ``--jsonl`` names a file)."""
+    p.add_argument("--jsonl", type=Path, default=None,
+                   help=f"write one JSON line per frame here (default: {jsonl_default})")
     p.add_argument("--detections", action="store_true", help="put each frame's boxes (COCO style) in its JSON line")
     p.add_argument("--fields", action="store_true",
                    help="each frame is one field of view of a smear: running totals as it goes, a per-field table at the end")
@@ -52,6 +54,7 @@ def count_video(counter, path: Path, args: argparse.Namespace, first_id: int, hu
     Returns the entries and whether Ctrl-C stopped the run (the frames counted until then are kept)."""
     from bcedge.live.run import run_live
     from bcedge.report.counts import result_entry
+    from bcedge.runtime.live_stream import default_workers
     from bcedge.report.names import escape_name
 
     entries: list[dict] = []
@@ -61,7 +64,7 @@ def count_video(counter, path: Path, args: argparse.Namespace, first_id: int, hu
                                     image_id=first_id + len(entries), frame=result.frame_dict()))
 
     options = stream_options(args, "all", emit_jsonl=args.jsonl is not None)
-    options.workers = 2
+    options.workers = default_workers()
     options.on_result.append(add)
     summary = run_live(counter, str(path), options, say=sys.stderr)
     if summary.fields_table:
@@ -90,9 +93,9 @@ def _live(p: argparse.ArgumentParser):
     pace.add_argument("--realtime", action="store_true", help="play a video file at its own frame rate, as a camera")
     pace.add_argument("--fps", type=positive_float, default=None, help="deliver a file's frames at this rate")
     p.add_argument("--max-frames", type=positive_int, default=None, help="stop after this many counted frames")
-    p.add_argument("--workers", type=positive_int, default=2,
-                   help="counting threads (default 2: one merges or prepares a frame while another is in the "
-                        "backend; results stay in frame order)")
+    p.add_argument("--workers", type=positive_int, default=None,
+                   help="counting threads: with 2, one merges or prepares a frame while another is in the backend; "
+                        "results stay in frame order (default: 2 on CPUs with more than 2 cores, else 1)")
     add_stream_outputs(p)
     p.add_argument("--serve", action="store_true", help="show the live view in a browser (see --host, --port)")
     p.add_argument("--host", default="127.0.0.1",
@@ -103,7 +106,7 @@ def _live(p: argparse.ArgumentParser):
         from bcedge.live.run import run_live
         from bcedge.runtime.counter import Counter
         from bcedge.runtime.frame_sources import open_frames
-        from bcedge.runtime.live_stream import Policy
+        from bcedge.runtime.live_stream import Policy, default_workers
 
         source = open_frames(args.source)
         policy = ("latest" if source.live else "all") if args.policy == "auto" else str(Policy.parse(args.policy))
@@ -112,7 +115,7 @@ def _live(p: argparse.ArgumentParser):
             raise UserError(f"{args.source}: --realtime and --fps are for files; a live source sets its own pace")
         source.pace_fps = pace_fps
         options = stream_options(args, policy, pace_fps)
-        options.max_frames, options.workers = args.max_frames, args.workers
+        options.max_frames, options.workers = args.max_frames, args.workers or default_workers()
         counter = Counter.load(args.model, backend=args.backend, device=args.device, **scale_options(args),
                                batch_size=args.batch_size)
         human = sys.stderr if args.jsonl is None else sys.stdout

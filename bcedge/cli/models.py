@@ -83,7 +83,8 @@ def _train(p: argparse.ArgumentParser):
 def _eval(p: argparse.ArgumentParser):
     p.add_argument("model", help="a bundled model ('default', 'default-int8'), a checkpoint (.pt) or an artifact (.onnx, .engine)")
     p.add_argument("--data", type=Path, action="append", required=True,
-                   help="labelled dataset (VOC, CSV, COCO, BBBC041, YOLO); repeat to evaluate several at once")
+                   help="labelled dataset (VOC, CSV, COCO, BBBC041, YOLO) or a sources YAML; repeat to evaluate "
+                        "several at once")
     p.add_argument("--split", default=None)
     p.add_argument("--group-by", default="size", choices=["dataset", "size", "folder"],
                    help="source groups reported separately: per dataset, per frame size (default) or per image folder")
@@ -105,7 +106,7 @@ def _eval(p: argparse.ArgumentParser):
         from bcedge.data.class_names import parse_class_map
 
         from bcedge.atomic import atomic_write_json, check_writable
-        from bcedge.data.multisource import SourceSpec, load_sources
+        from bcedge.data.multisource import load_sources, source_specs
         from bcedge.data.validate import validate
         from bcedge.evaluate.artifacts import store_metadata
         from bcedge.evaluate.runtime_eval import evaluate_runtime
@@ -115,7 +116,7 @@ def _eval(p: argparse.ArgumentParser):
         for out in (args.json, args.pr_curves, args.tune):
             if out:
                 check_writable(out)
-        data = load_sources([SourceSpec(path, args.split, group_by=args.group_by) for path in args.data])
+        data = load_sources(*source_specs(args.data, args.split, args.group_by))
         validate(data, policy="drop")
         bar = None
         if not args.quiet and sys.stderr.isatty():

@@ -15,8 +15,8 @@ def input_size(text: str) -> tuple[int, int]:
 
 
 def tile_option(text: str):
-    """``auto``, ``none`` or WIDTHxHEIGHT."""
-    return text if text in ("auto", "none") else input_size(text)
+    """``auto`` or WIDTHxHEIGHT."""
+    return text if text == "auto" else input_size(text)
 
 
 def positive_int(text: str) -> int:
@@ -93,7 +93,7 @@ def add_scale_options(parser: argparse.ArgumentParser) -> None:
                              "and one of another frame size at the last images' (default: at the scale a small "
                              "network reads from its thumbnail)")
     parser.add_argument("--tile", type=tile_option, default="auto",
-                        help="auto (the model input size, or chosen per image for dynamic-input models), none, or WxH")
+                        help="auto (the model input size, or chosen per image for dynamic-input models) or WxH")
     parser.add_argument("--no-smoothing", dest="denoise", action="store_false",
                         help="count grainy images as they are (default: images whose noise is over 2 grey levels at "
                              "the model's scale are blurred slightly first, and flagged 'noisy')")

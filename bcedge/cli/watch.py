@@ -29,7 +29,7 @@ def _watch(p: argparse.ArgumentParser):
     p.add_argument("--ignore", action="append", default=[], metavar="GLOB",
                    help="skip matching files, e.g. '*.xml' (repeatable)")
     p.add_argument("--grace", type=float, default=30.0,
-                   help="on SIGINT/SIGTERM, seconds to finish files in flight before rolling them back")
+                   help="on SIGINT/SIGTERM, seconds to finish files in flight before rolling them back (default 30)")
     p.add_argument("--quiet", action="store_true", help="no status line")
 
     def run(args) -> int:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from bcedge.cluster.jobs import BandJob, BandOutcome
 from bcedge.runtime.corrections import NO_CORRECTIONS, CorrectedSource, Corrections
 from bcedge.runtime.denoise import SmoothedSource
+from bcedge.runtime.frames import decode_cap
 from bcedge.runtime.pipeline import batched, run_stages
 from bcedge.runtime.resample import CropSource, ResampledSource
 from bcedge.runtime.sources import ImageSource, iter_tiles, open_image
@@ -102,7 +103,7 @@ def view_region(view: ImageSource) -> tuple[tuple[int, int, int, int] | None, fl
 def count_band(counter, job: BandJob) -> BandOutcome:
     """Detections of each tile of ``job`` (tile pixels), through the counter's own tile stages
     (prepare, infer, decode), so they are what the local run's ``Counter`` finds on those tiles."""
-    with open_image(job.path) as source:
+    with open_image(job.path, decode_cap(counter.max_pixels)) as source:
         view = band_view(source, job.window, job.factor, job.smooth, job.corrections)
         grid = counter.plan(view.width, view.height)
         if (grid.tile_w, grid.tile_h, len(grid)) != tuple(job.grid):

@@ -135,6 +135,26 @@ def read_sources_file(path: str | Path) -> tuple[list[SourceSpec], list[str] | N
     return sources, (list(classes) if classes else None)
 
 
+def is_sources_file(path: Path) -> bool:
+    """A sources YAML (a ``sources:`` list), not a dataset's own YAML (YOLO's ``data.yaml``)."""
+    return path.suffix.lower() in (".yaml", ".yml") and path.is_file() and "sources:" in path.read_text(errors="replace")
+
+
+def source_specs(paths: list[str | Path], split: str | None = None, group_by: str = "dataset",
+                 classes: list[str] | None = None) -> tuple[list[SourceSpec], list[str] | None]:
+    """What ``--data`` names, as ``SourceSpec``s: each path is a dataset (read at ``split``), or a sources YAML
+    listing datasets with their own splits; and the class order (``classes``, else the first YAML's)."""
+    specs = []
+    for path in map(Path, paths):
+        if is_sources_file(path):
+            listed, listed_classes = read_sources_file(path)
+            specs += listed
+            classes = classes or listed_classes
+        else:
+            specs.append(SourceSpec(path, split, group_by=group_by))
+    return specs, classes
+
+
 def group_weights(data: Dataset) -> dict[str, float]:
     """Per-image sampling weight that gives every source group the same share of an epoch."""
     sizes: dict[str, int] = {}

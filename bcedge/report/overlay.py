@@ -51,11 +51,13 @@ def write_overlay(path: str | Path, image: np.ndarray, detections: Detections, c
 
 
 def write_source_overlay(path: str | Path, image_path: str | Path, detections: Detections,
-                         class_names: Sequence[str], durable: bool = False, notes: Sequence[str] = ()) -> Path:
-    """Overlay for an image file of any size: read by strips, each downscaled to fit ``MAX_SIDE``."""
+                         class_names: Sequence[str], durable: bool = False, notes: Sequence[str] = (),
+                         max_decode_pixels: int | None = None) -> Path:
+    """Overlay for an image file of any size: read by strips, each downscaled to fit ``MAX_SIDE``
+    (``max_decode_pixels``: the whole-decode cap it was counted under, ``bcedge.runtime.frames.decode_cap``)."""
     from bcedge.runtime.sources import open_image
 
-    with open_image(image_path) as src:
+    with open_image(image_path, max_decode_pixels) as src:
         scale = min(1.0, MAX_SIDE / max(src.width, src.height))
         strip = 1024
         parts = []

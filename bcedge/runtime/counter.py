@@ -32,7 +32,7 @@ from bcedge.runtime.corrections import corrected
 from bcedge.runtime.decode import PRE_NMS_TOPK, class_thresholds, decode
 from bcedge.runtime.denoise import smoothed_if_noisy
 from bcedge.runtime.device_merge import DeviceTiles
-from bcedge.runtime.frames import check_frame, check_size, source_flags
+from bcedge.runtime.frames import check_frame, check_size, decode_cap, source_flags
 from bcedge.runtime.merge import MergeParams, check_strategy, merge_tiles
 from bcedge.runtime.pipeline import batched, run_inline, run_stages
 from bcedge.runtime.resample import CropSource, ResampledSource, central_window
@@ -155,12 +155,12 @@ class Counter:
         model takes any multiple of its stride: ``auto`` chooses per image (``runtime.tilesize``)."""
         size = tuple(self.meta.input_size)
         if self.meta.dynamic_input:
-            if tile in ("auto", "none", None):
+            if tile in ("auto", None):
                 return None
             if any(v <= 0 or v % self.meta.stride for v in tile):
                 raise ValueError(f"tile {tile[0]}x{tile[1]}: sides must be positive multiples of {self.meta.stride}")
             return tuple(int(v) for v in tile)
-        if tile in ("auto", "none", None):
+        if tile in ("auto", None):
             return size
         if tuple(tile) != size:
             raise ValueError(f"tile {tile[0]}x{tile[1]} differs from the model input {size[0]}x{size[1]}; "
@@ -213,7 +213,7 @@ class Counter:
 
     def count_file(self, path: str | Path) -> CountResult:
         """Count an image file, read by strips so huge smears are never decoded whole."""
-        with open_image(path) as src:
+        with open_image(path, decode_cap(self.max_pixels)) as src:
             check_size(src.width, src.height, self.max_pixels, src.name)
             result = self._run(src)
             result.flags = source_flags(src) + result.flags

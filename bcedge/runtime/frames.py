@@ -12,7 +12,9 @@ Arrays (``Counter.count``):
 The pixel budget (``ImageTooLarge`` above it) stops an input that would run for hours, or exhaust
 memory on the detections and outputs. The default is one pixel per 16 bytes of the machine's memory
 (an 8 GB edge box: 537 Mpx, about 23k x 23k; a 20k x 20k scan counts in minutes there). Raise it with
-``Counter(max_pixels=...)``, ``--max-pixels`` or ``$BCEDGE_MAX_PIXELS``; 0 means no budget.
+``Counter(max_pixels=...)``, ``--max-pixels`` or ``$BCEDGE_MAX_PIXELS``; 0 means no budget. A budget given
+that way also raises the cap on images that must be decoded whole (JPEG, BMP, WebP, interlaced PNG: 268 Mpx by
+default, ``bcedge.runtime.sources``).
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import os
 
 import numpy as np
 
-from bcedge.runtime.sources import ImageSource, ImageTooLarge
+from bcedge.runtime.sources import OPENCV_MAX_PIXELS, ImageSource, ImageTooLarge
 
 GREYSCALE = "greyscale"
 NOISY = "noisy"   # set by the counter (``bcedge.runtime.denoise``), not by the input checks
@@ -56,6 +58,14 @@ def pixel_budget(max_pixels: int | None = None) -> int | None:
             memory = memory_bytes()
             return memory // BYTES_PER_PIXEL if memory else FALLBACK_BUDGET
     return int(max_pixels) if max_pixels > 0 else None
+
+
+def decode_cap(max_pixels: int | None) -> int | None:
+    """The whole-decode cap (``bcedge.runtime.sources``) for a pixel budget the user gave: the budget itself, so
+    that ``--max-pixels`` raises both (0, no budget: OpenCV's own limit); None, no budget given: the default."""
+    if max_pixels is None:
+        return None
+    return int(max_pixels) if max_pixels > 0 else OPENCV_MAX_PIXELS
 
 
 def check_size(width: int, height: int, max_pixels: int | None = None, source: str = "image") -> None:

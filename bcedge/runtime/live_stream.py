@@ -12,13 +12,15 @@ frame policy:
 
 With ``workers=2`` two counting threads share the counter: while one is in the backend (calls there
 are serialised), the other prepares, decodes boxes or merges its frame; results still come in frame
-order. On the shared 2-core CPU that was worth 0 to +50% frames/s, varying with the load
-(``benchmarks/live_latency.py``).
+order. On a 2-core CPU it depends on the neighbours: under other jobs' load two threads gave 130% of one
+thread's frames/s, on the quiet machine 90% and 16 ms more latency (``benchmarks/live_latency.py``), so
+``default_workers`` gives 2 only where there are more than 2 cores.
 
 ``FrameStream.stop()`` (e.g. on Ctrl-C) lets the frame being counted finish, then ends the stream.
 """
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -194,6 +196,11 @@ class _InOrder:
 def _array_frames(arrays: Iterable[np.ndarray]) -> Iterator[Frame]:
     for index, pixels in enumerate(arrays):
         yield Frame(pixels, index, None, time.time(), time.perf_counter(), f"frame {index}")
+
+
+def default_workers() -> int:
+    """Counting threads for a stream: 2 where the CPU has cores to spare for the second, else 1."""
+    return 2 if (os.cpu_count() or 1) > 2 else 1
 
 
 class FrameStream:

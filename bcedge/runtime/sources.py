@@ -11,7 +11,8 @@
 ``max_pixels`` defaults to ``DEFAULT_MAX_DECODE_PIXELS`` = 2**28 (268 megapixels, about 16k x 16k):
 a whole decode peaks near 6 bytes per pixel (OpenCV's BGR buffer plus the RGB copy), 1.6 GB at the
 limit, what an 8 GB edge box can spare. Set ``BCEDGE_MAX_DECODE_PIXELS`` or pass ``max_pixels``
-to change it (OpenCV itself refuses more than 2**30). Larger smears should come as tiled TIFF or
+to change it; a counter's pixel budget, when the user gives one (``--max-pixels``), is its cap too
+(``bcedge.runtime.frames.decode_cap``). OpenCV itself refuses more than 2**30. Larger smears should come as tiled TIFF or
 non-interlaced PNG, which stream at any size.
 
 Every source returns RGB uint8 ``(rows, width, 3)`` through ``bcedge.imageio.to_rgb``; every error
@@ -32,6 +33,7 @@ from bcedge.registry import Registry, load_target
 from bcedge.runtime.tiling import Tile, TileGrid
 
 DEFAULT_MAX_DECODE_PIXELS = 2**28
+OPENCV_MAX_PIXELS = 2**30   # OpenCV refuses to decode more (its CV_IO_MAX_IMAGE_PIXELS)
 SAMPLE_ROWS = 8   # rows read to find a 16-bit image's significant bits (cheap on strips, tiles and whole images)
 
 

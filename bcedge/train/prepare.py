@@ -25,17 +25,10 @@ def load_training_sources(paths: list[str | Path], split: str | None = None, gro
                           classes: list[str] | None = None, log=print) -> Dataset:
     """Several datasets as one training set (``bcedge.data.multisource``): each path is a dataset, or a
     sources YAML listing datasets with their splits; classes are matched by name. Validated like one."""
-    from bcedge.data.multisource import SourceSpec, load_sources, read_sources_file
+    from bcedge.data.multisource import load_sources, source_specs
     from bcedge.data.validate import validate
 
-    specs = []
-    for path in map(Path, paths):
-        if path.suffix.lower() in (".yaml", ".yml") and path.is_file() and "sources:" in path.read_text(errors="replace"):
-            listed, listed_classes = read_sources_file(path)
-            specs += listed
-            classes = classes or listed_classes
-        else:
-            specs.append(SourceSpec(path, split, group_by=group_by))
+    specs, classes = source_specs(paths, split, group_by, classes)
     data = load_sources(specs, classes)
     report = validate(data, policy="drop", classes=classes)
     if report.problems:

@@ -229,7 +229,8 @@ class FileProcessor:
         """Overlay PNG (read by strips, downscaled for huge smears), written atomically."""
         from bcedge.report.counts import legend_notes
         from bcedge.report.overlay import write_source_overlay
+        from bcedge.runtime.frames import decode_cap
 
         target = write_source_overlay(self.layout.overlay(key), path, result.detections, list(result.class_names),
-                                      self.options.durable, legend_notes(result))
+                                      self.options.durable, legend_notes(result), decode_cap(self.options.max_pixels))
         return target.relative_to(self.layout.out_dir).as_posix()

@@ -93,6 +93,17 @@ def test_a_corrupt_or_unreadable_file_is_skipped_too(tmp_path, loads, capsys):
     assert "half.png" in capsys.readouterr().err
 
 
+def test_a_phone_photo_in_a_folder_is_reported_not_passed_over(tmp_path, loads, capsys):
+    good = squares(tmp_path / "good.png", 1)
+    (tmp_path / "IMG_0001.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64))
+    (tmp_path / "notes.txt").write_text("not an image, and not named like one: passed over")
+    assert main(["count", str(tmp_path), "--json", str(tmp_path / "c.json"), "--quiet"]) == 1
+    report = json.loads((tmp_path / "c.json").read_text())
+    assert [i["path"] for i in report["images"]] == [str(good)]
+    assert [f["path"] for f in report["failed"]] == [str(tmp_path / "IMG_0001.HEIC")]
+    assert "IMG_0001.HEIC: a HEIC photo" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("option", ["--json", "--csv", "--overlay"])
 def test_output_paths_are_checked_before_any_counting(tmp_path, loads, capsys, option):
     squares(tmp_path / "a.png", 1)

@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 
 from bcedge.data.annotations import Dataset, ImageAnnotation
-from bcedge.data.appearance import SHIFTS, appearance_shifted, vignetted
+from bcedge.data.appearance import (
+    SHIFTS,
+    appearance_shifted,
+    inside_round_field,
+    vignetted,
+    visible_in_round_field,
+)
 
 
 @pytest.fixture
@@ -53,3 +59,16 @@ def test_vignetting_darkens_the_corners_to_the_named_share_and_leaves_the_centre
     dark = vignetted(flat, 0.4).astype(float)
     assert dark[50, 100, 0] == pytest.approx(200, abs=1) and dark[0, 0, 0] == pytest.approx(80, abs=3)
     assert dark[0, 100, 0] > dark[0, 0, 0] and np.array_equal(vignetted(flat[..., 0], 0.4), dark[..., 0].astype(np.uint8))
+
+
+def test_round_field_labels_by_centre_and_by_the_share_that_shows():
+    """A 640x480 frame, a circle 640 px across: a cell in the middle, one cut in half by the circle's right edge,
+    one with a quarter of it in the field, one in the black corner."""
+    boxes = np.array([[300, 200, 340, 240], [620, 220, 660, 260], [630, 220, 670, 260], [0, 0, 40, 40]], np.float32)
+    assert inside_round_field(boxes, 640, 480).tolist() == [True, True, False, False]
+    kept, cut = visible_in_round_field(boxes, 640, 480)
+    assert kept.tolist() == [True, True, False, False]
+    assert np.array_equal(cut[0], boxes[0])                       # wholly inside: unchanged
+    assert cut[1, 2] == pytest.approx(640, abs=1) and np.array_equal(cut[1, [0, 1, 3]], boxes[1, [0, 1, 3]])
+    kept, _ = visible_in_round_field(boxes, 640, 480, min_share=0.2)
+    assert kept.tolist() == [True, True, True, False]             # a quarter shows: kept at a 20% share

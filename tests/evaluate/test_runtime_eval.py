@@ -68,6 +68,10 @@ def test_eval_command_runs_the_bundled_model_like_count_and_prints_a_table(tmp_p
     assert metrics["images"] == 3 and 0.5 < metrics["mAP50"] <= 1.0
     assert metrics["scale"]["methods"].get("auto", 0) + metrics["scale"]["methods"].get("fallback", 0) == 3
     assert set(metrics["count_error"]) == set(NAMES)
+    sources = tmp_path / "sources.yaml"    # the same data named by a sources YAML, as for training
+    sources.write_text(f"sources:\n  - {{path: {SAMPLE}, name: sample}}\n")
+    assert main(["eval", "default", "--data", str(sources), "--json", str(out), "--quiet"]) == 0
+    assert json.loads(out.read_text())["mAP50"] == metrics["mAP50"]
 
 
 def test_table_lists_groups():

@@ -6,7 +6,7 @@ import pytest
 from test_counter import ComponentsBackend, _meta, _smear
 
 from bcedge.runtime.counter import Counter
-from bcedge.runtime.frames import GREYSCALE, check_frame, pixel_budget
+from bcedge.runtime.frames import GREYSCALE, check_frame, decode_cap, pixel_budget
 from bcedge.runtime.sources import ImageTooLarge
 
 
@@ -77,6 +77,17 @@ def test_the_default_budget_follows_memory_and_the_environment(monkeypatch):
     assert pixel_budget() == 8 * 2**30 // 16  # an 8 GB box: 537 Mpx
     monkeypatch.setenv("BCEDGE_MAX_PIXELS", "2e9")
     assert pixel_budget() == 2_000_000_000 and pixel_budget(1000) == 1000 and pixel_budget(0) is None
+
+
+def test_a_budget_given_raises_the_whole_decode_cap_too(tmp_path, monkeypatch):
+    """A JPEG is decoded whole, under its own cap; ``--max-pixels`` must raise that cap as well as the budget."""
+    monkeypatch.setenv("BCEDGE_MAX_DECODE_PIXELS", "10000")
+    image, truth = _smear(seed=4)
+    cv2.imwrite(str(tmp_path / "smear.jpg"), image[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 100])
+    with pytest.raises(ImageTooLarge, match="smear.jpg: JPEG of 300x220 .* must be decoded whole.*--max-pixels"):
+        Counter(ComponentsBackend(_meta())).count_file(tmp_path / "smear.jpg")
+    assert Counter(ComponentsBackend(_meta()), max_pixels=300 * 220).count_file(tmp_path / "smear.jpg").counts == truth
+    assert decode_cap(None) is None and decode_cap(5) == 5 and decode_cap(0) == 2**30   # 0, no budget: OpenCV's
 
 
 def test_check_frame_keeps_good_arrays_as_they_are():
