@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,10 +31,31 @@ def image_inputs(paths: list[Path]) -> tuple[list[Path], list[tuple[Path, OSErro
             files.append(path)
         else:
             problems.append((path, FileNotFoundError(f"{path}: no such image file or folder")))
-    unique: dict[Path, Path] = {}
+    unique: dict[str, Path] = {}
     for file in files:
-        unique.setdefault(file.resolve(), file)  # a file given twice (itself and in its folder): once
+        unique.setdefault(os.path.realpath(file), file)  # a file given twice (itself and in its folder): once
     return list(unique.values()), problems
+
+
+def check_outputs_apart(args: argparse.Namespace, inputs: list[Path]) -> None:
+    """Refuse an output that would overwrite an input or another output, and overlays written into a folder being
+    counted (the next count of that folder would count them as smears). ``realpath``: a symlink loop does not raise."""
+    to_count = {os.path.realpath(path) for path in inputs}
+    named: dict[str, str] = {}
+    for option in ("json", "csv", "jsonl", "overlay_video"):
+        path = getattr(args, option, None)
+        if path is None:
+            continue
+        flag, real = "--" + option.replace("_", "-"), os.path.realpath(path)
+        if real in to_count:
+            raise UserError(f"{flag} {path} is one of the inputs to count: it would be overwritten")
+        if real in named:
+            raise UserError(f"{named[real]} and {flag} both name {path}: one would overwrite the other")
+        named[real] = flag
+    folders = {os.path.realpath(path) for path in args.images if path.is_dir()}
+    if args.overlay is not None and os.path.realpath(args.overlay) in folders:
+        raise UserError(f"--overlay {args.overlay} is a folder being counted: the overlays would be counted as smears "
+                        "next time; write them to another folder")
 
 
 @command("count", "Count blood cells in images of any size, and videos frame by frame (no torch needed)")
@@ -81,6 +103,7 @@ def _count(p: argparse.ArgumentParser):
         if args.engine != "local" and videos:
             raise UserError(f"--engine {args.engine} counts images; count videos with --engine local ({videos[0]})")
         files, problems = image_inputs([path for path in args.images if path not in videos])
+        check_outputs_apart(args, files + videos)
         failed = [error_entry(path, exc) for path, exc in problems]
         for entry in failed:
             print(f"bcedge: skipped {entry['message']}", file=sys.stderr)

@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from bcedge.cli.options import add_scale_options, input_size, positive_int, scale_options
-from bcedge.cli.registry import command
+from bcedge.cli.registry import UserError, command
 
 
 @command("train", "Train a detector on one or several datasets (needs the train extra)")
@@ -105,7 +105,9 @@ def _eval(p: argparse.ArgumentParser):
 
         from bcedge.data.class_names import parse_class_map
 
+        from bcedge.artifact import artifact_kind
         from bcedge.atomic import atomic_write_json, check_writable
+        from bcedge.catalogue import resolve_model
         from bcedge.data.multisource import load_sources, source_specs
         from bcedge.data.validate import validate
         from bcedge.evaluate.artifacts import store_metadata
@@ -116,15 +118,21 @@ def _eval(p: argparse.ArgumentParser):
         for out in (args.json, args.pr_curves, args.tune):
             if out:
                 check_writable(out)
+        model = resolve_model(args.model)
+        if args.tune and artifact_kind(args.tune) is not artifact_kind(model):
+            raise UserError(f"--tune {args.tune}: must be the same kind of artifact as {model.name}")
         data = load_sources(*source_specs(args.data, args.split, args.group_by))
         validate(data, policy="drop")
+        if not data.images:
+            raise UserError(f"{', '.join(map(str, args.data))}: no images to evaluate"
+                            + (f" in split {args.split!r}" if args.split else ""))
         bar = None
         if not args.quiet and sys.stderr.isatty():
             from tqdm import tqdm
 
             bar = tqdm(total=len(data), unit="image", desc="eval", file=sys.stderr)
         progress = (lambda done, total: bar.update(done - bar.n)) if bar else None
-        metrics, meta = evaluate_runtime(args.model, data, tune=bool(args.tune), backend=args.backend,
+        metrics, meta = evaluate_runtime(model, data, tune=bool(args.tune), backend=args.backend,
                                          device=args.device, progress=progress, class_map=class_map,
                                          **scale_options(args))
         if bar:
@@ -134,7 +142,7 @@ def _eval(p: argparse.ArgumentParser):
         if args.tune:
             meta.metrics = {**meta.metrics, "tuned_on": {"data": [str(d) for d in args.data], "split": args.split,
                                                          **_headline(metrics)}}
-            print(f"tuned model written to {store_metadata(args.model, meta, args.tune)}")
+            print(f"tuned model written to {store_metadata(model, meta, args.tune)}")
         print(metrics_table(metrics))
         if args.json:
             atomic_write_json(args.json, {k: v for k, v in metrics.items() if k != "pr_curves"})

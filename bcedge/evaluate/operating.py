@@ -1,6 +1,8 @@
 """What a counting user sees at the operating thresholds: precision, recall, count error; and tuning them."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from bcedge.boxes import pairwise_iou
@@ -44,7 +46,7 @@ def tune_thresholds(matches: dict) -> dict[str, float]:
         recall = tp / n_gt
         f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-9)
         best = int(np.argmax(f1))
-        chosen[name] = round(float(scores[order][best]), 4)
+        chosen[name] = math.floor(float(scores[order][best]) * 1e4) / 1e4   # rounded down: that detection still counts
     return chosen
 
 

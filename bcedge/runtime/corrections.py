@@ -3,7 +3,8 @@
 
 Both are measured on one coarse sample of the image, read by bands, and applied band by band as the
 image is read, so the thumbnail guess, the scale probes and the count all see the corrected pixels. Each
-correction made adds its flag to the result. ``Corrections`` is small and picklable: cluster band jobs carry
+correction made adds its flag to the result; so does a grey image with three channels (a monochrome camera's
+frame saved as colour), seen on the same sample and flagged ``greyscale`` (``bcedge.runtime.frames``). ``Corrections`` is small and picklable: cluster band jobs carry
 the driver's, so workers see the same pixels. Images over ``MAX_MEASURED_PIXELS`` (slide scans, flat-fielded
 by their scanner, with no field stop) are not measured.
 """
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bcedge.runtime.field_stop import FieldStop, found_field_stop
-from bcedge.runtime.frames import FIELD_STOP, UNEVEN_LIGHT
+from bcedge.runtime.frames import FIELD_STOP, GREYSCALE, UNEVEN_LIGHT, looks_grey
 from bcedge.runtime.illumination import (
     Lamp,
     fitted_lamp_if_uneven,
@@ -68,17 +69,23 @@ class CorrectedSource(ImageSource):
         return self.corrections.rows(rows, self.width, self.height, y0)
 
 
-def measured_corrections(src: ImageSource, even_light: bool = True, fill_surround: bool = True) -> Corrections:
-    """The corrections ``src`` needs, of those asked for."""
+def measured_corrections(src: ImageSource, even_light: bool = True, fill_surround: bool = True,
+                         colour: np.ndarray | None = None) -> Corrections:
+    """The corrections ``src`` needs, of those asked for (``colour``: its ``sampled_colour``, if already read)."""
     if not (even_light or fill_surround) or src.width * src.height > MAX_MEASURED_PIXELS:
         return Corrections()
-    colour = sampled_colour(src)
+    colour = sampled_colour(src) if colour is None else colour
     lamp = fitted_lamp_if_uneven(grey_levels(colour)) if even_light else None
     field_stop = found_field_stop(colour, sample_step(src.width, src.height), lamp) if fill_surround else None
     return Corrections(lamp, field_stop)
 
 
 def corrected(src: ImageSource, even_light: bool = True, fill_surround: bool = True) -> tuple[ImageSource, list[str]]:
-    """``src`` with the corrections it needs applied (``src`` itself when none), and their flags."""
-    corrections = measured_corrections(src, even_light, fill_surround)
-    return (CorrectedSource(src, corrections), corrections.flags) if corrections else (src, [])
+    """``src`` with the corrections it needs applied (``src`` itself when none), and their flags (with
+    ``greyscale`` for a grey image)."""
+    if src.width * src.height > MAX_MEASURED_PIXELS:
+        return src, []
+    colour = sampled_colour(src)
+    corrections = measured_corrections(src, even_light, fill_surround, colour)
+    flags = corrections.flags + ([GREYSCALE] if looks_grey(colour) else [])
+    return (CorrectedSource(src, corrections) if corrections else src), flags

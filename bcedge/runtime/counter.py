@@ -208,7 +208,7 @@ class Counter:
         """Count one RGB uint8 frame (H, W, 3) of any size (greyscale: counted, flagged)."""
         frame, flags = check_frame(frame, self.max_pixels, source)
         result = self._run(ArraySource(frame, name=source))
-        result.flags = flags + result.flags
+        result.flags = list(dict.fromkeys(flags + result.flags))   # greyscale may be seen twice
         return result
 
     def count_file(self, path: str | Path) -> CountResult:
@@ -216,7 +216,7 @@ class Counter:
         with open_image(path, decode_cap(self.max_pixels)) as src:
             check_size(src.width, src.height, self.max_pixels, src.name)
             result = self._run(src)
-            result.flags = source_flags(src) + result.flags
+            result.flags = list(dict.fromkeys(source_flags(src) + result.flags))
             return result
 
     def stream(self, frames: Iterable[np.ndarray] | str | int | Path, policy: str = "all",

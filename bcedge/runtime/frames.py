@@ -104,3 +104,14 @@ def check_frame(frame: np.ndarray, max_pixels: int | None = None, source: str = 
 def source_flags(src: ImageSource) -> list[str]:
     """Flags of an image read from a file: ``greyscale`` when its pixels were grey."""
     return [GREYSCALE] if src.note and "greyscale" in src.note else []
+
+
+def looks_grey(rgb: np.ndarray) -> bool:
+    """Whether RGB uint8 pixels (a sample of an image) are grey: a monochrome camera's frame saved with three equal
+    channels. Only mid-grey pixels count (black surrounds and white glare are grey in any image), and a decoder's
+    rounding (a grey JPEG's channels differ by 1-2) is allowed: fewer than 0.2% of them may differ by over 4."""
+    pixels = rgb.reshape(-1, 3)
+    spread = pixels.max(axis=1).astype(np.int16) - pixels.min(axis=1)
+    level = pixels.mean(axis=1)
+    mid = (level >= 16) & (level <= 240)
+    return int(mid.sum()) >= 100 and float((spread[mid] > 4).mean()) < 0.002

@@ -3,6 +3,7 @@ checked before the work, same-named inputs kept apart, progress on terminals onl
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import cv2
@@ -102,6 +103,26 @@ def test_a_phone_photo_in_a_folder_is_reported_not_passed_over(tmp_path, loads, 
     assert [i["path"] for i in report["images"]] == [str(good)]
     assert [f["path"] for f in report["failed"]] == [str(tmp_path / "IMG_0001.HEIC")]
     assert "IMG_0001.HEIC: a HEIC photo" in capsys.readouterr().err
+
+
+def test_outputs_never_overwrite_an_input_or_each_other(tmp_path, loads, capsys):
+    image = squares(tmp_path / "in" / "a.png", 1)
+    before = image.read_bytes()
+    for argv, says in ((["--csv", str(image)], "--csv .*a.png is one of the inputs"),
+                       (["--json", str(tmp_path / "x"), "--csv", str(tmp_path / "x")], "--json and --csv both name"),
+                       (["--overlay", str(tmp_path / "in")], "--overlay .* is a folder being counted")):
+        assert main(["count", str(tmp_path / "in"), "--quiet", *argv]) == 2
+        assert re.search(says, capsys.readouterr().err)
+    assert image.read_bytes() == before and not (tmp_path / "x").exists() and loads == []
+
+
+def test_a_symlink_loop_in_a_folder_is_skipped_like_a_missing_file(tmp_path, loads, capsys):
+    good = squares(tmp_path / "good.png", 2)
+    (tmp_path / "loop.png").symlink_to(tmp_path / "loop.png")
+    assert main(["count", str(tmp_path), "--json", str(tmp_path / "out.json"), "--quiet"]) == 1
+    report = json.loads((tmp_path / "out.json").read_text())
+    assert [i["path"] for i in report["images"]] == [str(good)]
+    assert "loop.png" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("option", ["--json", "--csv", "--overlay"])

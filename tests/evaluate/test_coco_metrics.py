@@ -53,3 +53,12 @@ def test_count_error_and_tuned_threshold():
     assert at_tuned["count_mae"] == 0 and at_tuned["precision"] == 1.0 and at_tuned["recall"] == 1.0
     at_low = operating_point(data, [dets], CLASSES, {"RBC": 0.1})["RBC"]
     assert at_low["count_mae"] == 1 and at_low["count_bias"] == 1
+
+
+def test_a_tuned_threshold_keeps_the_detection_it_was_chosen_at():
+    """Stored to 4 decimals, rounded down: 0.62449 must not become 0.6245, which would drop that very box."""
+    data = _one_image([[10, 10, 50, 50]], ["RBC"])
+    dets = Detections([[10, 10, 50, 50], [150, 10, 190, 50]], [0.62449, 0.3], [0, 0])
+    thresholds = tune_thresholds(match_scores(data, [dets], CLASSES))
+    assert thresholds["RBC"] == 0.6244
+    assert operating_point(data, [dets], CLASSES, thresholds)["RBC"]["recall"] == 1.0

@@ -52,6 +52,14 @@ def test_greyscale_is_counted_but_flagged_in_the_result_and_its_dict(counter, tm
     cv2.imwrite(str(tmp_path / "colour.png"), image[:, :, ::-1])
     assert counter.count_file(tmp_path / "grey.png").flags == [GREYSCALE]
     assert counter.count_file(tmp_path / "colour.png").flags == []
+    # a monochrome camera's frame with three equal channels, as an array, a PNG, a JPEG and a stream's frame
+    grey3 = np.repeat(grey[:, :, None], 3, axis=2)
+    assert counter.count(grey3).flags == [GREYSCALE]
+    cv2.imwrite(str(tmp_path / "grey3.png"), grey3)
+    cv2.imwrite(str(tmp_path / "grey3.jpg"), grey3, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    for name in ("grey3.png", "grey3.jpg"):
+        assert GREYSCALE in counter.count_file(tmp_path / name).flags, name   # (the JPEG is also "noisy")
+    assert [r.flags for r in counter.stream([grey, grey3, image])] == [[GREYSCALE], [GREYSCALE], []]
 
 
 @pytest.mark.timeout(60)

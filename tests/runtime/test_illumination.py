@@ -114,7 +114,7 @@ def test_counter_evens_dark_corners_flags_them_and_counts_closer_to_the_evenly_l
 @pytest.mark.parametrize("shape", [(1, 1), (3, 500), (800, 1), (211, 3001), (100, 200_000)])
 def test_strips_and_very_long_images_are_measured_without_error(shape):
     """One row of blocks has no surface to fit; a sample step over the rows read at a time still reads every band."""
-    image = np.full((*shape, 3), 200, np.uint8)
-    image[:, ::7] = 120
+    image = np.full((*shape, 3), (210, 185, 200), np.uint8)    # a stained smear's pink
+    image[:, ::7] = (140, 90, 150)
     source = ArraySource(image)
     assert corrections.corrected(source) == (source, [])

@@ -91,3 +91,22 @@ def test_truncated_and_oversized_tiff(tmp_path):
     tifffile.imwrite(flt, np.zeros((4, 4), np.float32))
     with pytest.raises(ImageReadError, match="float.tif: unsupported TIFF pixel type float32"):
         open_image(flt)
+
+
+def test_an_lzw_tiff_is_decoded_whole_by_opencv_where_tifffile_cannot(tmp_path):
+    """OpenCV and PIL write LZW by default; tifffile needs imagecodecs for it, which is not a dependency."""
+    import cv2
+    from tifffile import TIFF
+
+    from bcedge.imageio import read_image
+    from bcedge.runtime.readers.whole import WholeImageSource
+
+    path = tmp_path / "lzw.tif"
+    assert cv2.imwrite(str(path), _image(), [cv2.IMWRITE_TIFF_COMPRESSION, 5])
+    with open_image(path) as src:
+        assert (src.width, src.height) == (W, H)
+        np.testing.assert_array_equal(src.read_rows(0, H), read_image(path))
+        if 5 not in TIFF.DECOMPRESSORS:
+            assert isinstance(src, WholeImageSource)
+            with pytest.raises(ImageTooLarge, match="LZW-compressed TIFF .*imagecodecs"):
+                open_image(path, max_pixels=1000)

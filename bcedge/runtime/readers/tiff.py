@@ -4,6 +4,9 @@ Uses tifffile's per-segment decoder (``TiffPage.decode``) on bytes read from the
 or whole-page read is needed. Uncompressed strips are read row by row (a single-strip 20k x 20k
 file costs one band of memory). Decoded segments of the last band are kept, so bands that overlap
 by a few rows do not decode their shared tiles twice. The first page (full resolution) is read.
+
+tifffile decodes LZW, JPEG and other common compressions only with the optional ``imagecodecs`` package;
+without it such a file (OpenCV writes LZW by default) is decoded whole by OpenCV, under the whole-decode cap.
 """
 from __future__ import annotations
 
@@ -16,8 +19,22 @@ from bcedge.imageio import ImageReadError
 from bcedge.runtime.sources import ImageSource, ImageTooLarge
 
 
+class _CodecMissing(Exception):
+    """tifffile cannot decode this compression here (no ``imagecodecs``)."""
+
+    def __init__(self, width: int, height: int, compression: str) -> None:
+        super().__init__(compression)
+        self.width, self.height, self.compression = width, height, compression
+
+
 def open_tiff(path: Path, max_pixels: int) -> ImageSource:
-    return TiffSource(path, max_pixels)
+    try:
+        return TiffSource(path, max_pixels)
+    except _CodecMissing as missing:
+        from bcedge.runtime.readers.whole import WholeImageSource
+
+        kind = f"{missing.compression}-compressed TIFF (with the imagecodecs package it is read by strips)"
+        return WholeImageSource(path, missing.width, missing.height, max_pixels, kind)
 
 
 class TiffSource(ImageSource):
@@ -38,8 +55,12 @@ class TiffSource(ImageSource):
             raise
 
     def _setup(self, page, max_pixels: int) -> None:
+        from tifffile import TIFF
+
         self.page = page
         self.width, self.height = int(page.imagewidth), int(page.imagelength)
+        if page.compression != 1 and page.compression not in TIFF.DECOMPRESSORS:
+            raise _CodecMissing(self.width, self.height, page.compression.name)
         if page.imagedepth != 1:
             raise ImageReadError(f"{self.path}: volumetric TIFF (depth {page.imagedepth}) is not an image")
         if page.dtype not in (np.uint8, np.uint16):
