@@ -170,6 +170,10 @@ def check_writable(path: str | Path, folder: bool = False) -> Path:
         raise IsADirectoryError(21, "is a folder, not a file", str(path))
     if folder and path.exists() and not path.is_dir():
         raise NotADirectoryError(20, "is a file, not a folder", str(path))
+    above = next((parent for parent in target_dir.absolute().parents if parent.exists()), None)
+    if target_dir.exists() and not target_dir.is_dir() or above is not None and not above.is_dir():
+        blocking = target_dir if target_dir.exists() else above
+        raise NotADirectoryError(20, f"cannot be written: {blocking} is a file, not a folder", str(path))
     try:
         target_dir.mkdir(parents=True, exist_ok=True)
         probe = temp_path(target_dir / "probe")

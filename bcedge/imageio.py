@@ -10,6 +10,12 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 PHONE_SUFFIXES = (".heic", ".heif", ".avif")   # photos OpenCV cannot decode: refused by name, not passed over
 
 
+def megapixels(pixels: float) -> str:
+    """A pixel count for a message: "537", "2.4", "0.31" (megapixels; a small image is not "0")."""
+    value = pixels / 1e6
+    return f"{value:,.0f}" if value >= 10 else f"{value:.2g}"
+
+
 class ImageReadError(IOError):
     """An image file is missing, empty, truncated, corrupt or not an image."""
 

@@ -77,9 +77,10 @@ def test_check_writable_names_the_path_before_any_work(tmp_path):
     assert check_writable(tmp_path / "new" / "counts.json") == tmp_path / "new" / "counts.json"
     assert (tmp_path / "new").is_dir() and list((tmp_path / "new").iterdir()) == []
     (tmp_path / "afile").write_text("")
-    with pytest.raises(OSError) as caught:
-        check_writable(tmp_path / "afile" / "counts.json")
-    assert "afile" in str(caught.value) and TEMP_SUFFIX not in str(caught.value)
+    for below_a_file in (tmp_path / "afile" / "counts.json", tmp_path / "afile" / "more" / "counts.json"):
+        with pytest.raises(NotADirectoryError, match=r"cannot be written: .*afile is a file, not a folder") as caught:
+            check_writable(below_a_file)
+        assert TEMP_SUFFIX not in str(caught.value)
     with pytest.raises(IsADirectoryError):
         check_writable(tmp_path / "new")
     with pytest.raises(NotADirectoryError):

@@ -52,6 +52,13 @@ def backend_for(path: str | Path) -> str:
 
 
 def load_backend(path: str | Path, backend: str = "auto", device: str = "auto", **options) -> Backend:
-    """Open a finished artifact with the named backend (``auto``: by file suffix)."""
+    """Open a finished artifact with the named backend (``auto``: by file suffix); a backend named for a file it
+    does not open (``--backend torch`` with an ONNX file) is refused saying which one does."""
     name = backend_for(path) if backend == "auto" else backend
-    return backend_class(name)(Path(path), device=device, **options)
+    cls = backend_class(name)
+    suffix = Path(path).suffix.lower()
+    if cls.suffixes and suffix not in cls.suffixes:
+        opener = suffix_backends().get(suffix)
+        raise ValueError(f"{path}: the {name} backend opens {', '.join(cls.suffixes)} files"
+                         + (f"; {suffix} files are for the {opener} backend (drop --backend)" if opener else ""))
+    return cls(Path(path), device=device, **options)

@@ -13,17 +13,23 @@ from bcedge.cli.registry import UserError, command
 
 
 def image_inputs(paths: list[Path]) -> tuple[list[Path], list[tuple[Path, OSError]]]:
-    """Files as given and folders expanded to the images they hold (sorted), each file once; plus the
-    paths that are neither (missing, or a folder without images) with why: reported and skipped. A phone's
-    HEIC or AVIF photo in a folder is taken too, so that it is reported (it cannot be read) rather than passed over."""
+    """Files as given and folders expanded to the images they hold (sorted; not their subfolders), each file once;
+    plus the paths that are neither (missing, or a folder without images) with why: reported and skipped. In a
+    folder, a file named like an image is taken (a corrupt one is reported), and any other file whose bytes start
+    like one; a phone's HEIC or AVIF photo is taken too, so that it is reported rather than passed over."""
     from bcedge.imageio import IMAGE_SUFFIXES, PHONE_SUFFIXES
+    from bcedge.runtime.sources import holds_image
+
+    def is_image(file: Path) -> bool:
+        if file.name.startswith("."):
+            return False
+        return file.suffix.lower() in IMAGE_SUFFIXES + PHONE_SUFFIXES or (file.is_file() and holds_image(file))
 
     files: list[Path] = []
     problems: list[tuple[Path, OSError]] = []
     for path in paths:
         if path.is_dir():
-            found = sorted(p for p in path.iterdir()
-                           if p.suffix.lower() in IMAGE_SUFFIXES + PHONE_SUFFIXES and not p.name.startswith("."))
+            found = sorted(p for p in path.iterdir() if is_image(p))
             if not found:
                 problems.append((path, FileNotFoundError(f"{path}: folder holds no images ({', '.join(IMAGE_SUFFIXES)})")))
             files.extend(found)

@@ -299,7 +299,7 @@ class Counter:
         """Count ``src`` at the scale the options give, or estimate it (see ``bcedge.runtime.scale``)."""
         started = time.perf_counter()
         src, flags = corrected(src, self.even_light, self.fill_surround)
-        fixed = scaling.given_scale(self.meta, self.cell_size, self.um_per_px, (src.width, src.height))
+        fixed = scaling.given_scale(self.meta, self.cell_size, self.um_per_px, (src.width, src.height), src.name)
         result = self._at_scale(src, fixed) if fixed else self._auto_scale(src)
         result.timings["total_s"] = time.perf_counter() - started
         result.flags = flags + result.flags

@@ -22,7 +22,8 @@ import os
 
 import numpy as np
 
-from bcedge.runtime.sources import OPENCV_MAX_PIXELS, ImageSource, ImageTooLarge
+from bcedge.imageio import megapixels
+from bcedge.runtime.sources import OPENCV_MAX_PIXELS, ImageSource, ImageTooLarge, max_decode_pixels
 
 GREYSCALE = "greyscale"
 NOISY = "noisy"   # set by the counter (``bcedge.runtime.denoise``), not by the input checks
@@ -61,11 +62,12 @@ def pixel_budget(max_pixels: int | None = None) -> int | None:
 
 
 def decode_cap(max_pixels: int | None) -> int | None:
-    """The whole-decode cap (``bcedge.runtime.sources``) for a pixel budget the user gave: the budget itself, so
-    that ``--max-pixels`` raises both (0, no budget: OpenCV's own limit); None, no budget given: the default."""
+    """The whole-decode cap (``bcedge.runtime.sources``) for a pixel budget the user gave: raised to the budget, so
+    that ``--max-pixels`` raises both (0, no budget: OpenCV's own limit), never lowered (a smaller budget refuses
+    with its own message); None, no budget given: the default."""
     if max_pixels is None:
         return None
-    return int(max_pixels) if max_pixels > 0 else OPENCV_MAX_PIXELS
+    return max(int(max_pixels), max_decode_pixels()) if max_pixels > 0 else OPENCV_MAX_PIXELS
 
 
 def check_size(width: int, height: int, max_pixels: int | None = None, source: str = "image") -> None:
@@ -73,8 +75,8 @@ def check_size(width: int, height: int, max_pixels: int | None = None, source: s
     budget = pixel_budget(max_pixels)
     if budget is not None and width * height > budget:
         raise ImageTooLarge(
-            f"{source}: {width}x{height} = {width * height / 1e6:,.0f} Mpx is over the pixel budget of "
-            f"{budget / 1e6:,.0f} Mpx; raise it with --max-pixels, Counter(max_pixels=...) or BCEDGE_MAX_PIXELS "
+            f"{source}: {width}x{height} = {megapixels(width * height)} Mpx is over the pixel budget of "
+            f"{megapixels(budget)} Mpx; raise it with --max-pixels, Counter(max_pixels=...) or BCEDGE_MAX_PIXELS "
             "(0: no budget)")
 
 

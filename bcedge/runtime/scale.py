@@ -153,7 +153,8 @@ def check_scale_options(cell_size, um_per_px) -> None:
             raise ValueError("give --cell-size or --um-per-px, not both")
 
 
-def given_scale(meta: ModelMeta, cell_size, um_per_px, image_size: tuple[int, int]) -> Scale | None:
+def given_scale(meta: ModelMeta, cell_size, um_per_px, image_size: tuple[int, int],
+                source: str = "image") -> Scale | None:
     """The scale the user fixed (or the model's own, without metadata); None when it is to be estimated."""
     target = model_cell_px(meta)
     if target is None:
@@ -167,7 +168,8 @@ def given_scale(meta: ModelMeta, cell_size, um_per_px, image_size: tuple[int, in
     else:
         return None
     if cell >= max(image_size):
-        raise ValueError(f"a red cell of {cell:g} px is larger than the image ({image_size[0]}x{image_size[1]})")
+        raise ValueError(f"{source}: a red cell of {cell:g} px (from the {method} given) is larger than the image "
+                         f"({image_size[0]}x{image_size[1]})")
     return Scale(clamp(snap(target / cell)), method, cell_px=cell)
 
 

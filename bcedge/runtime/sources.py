@@ -179,6 +179,18 @@ def sniff_format(path: str | Path) -> SourceFormat:
     raise ImageReadError(f"{path}: {what}; it starts with bytes {head[:8].hex(' ')}")
 
 
+def holds_image(path: str | Path) -> bool:
+    """Whether a file starts like an image bcedge reads (or a phone photo it names), whatever its name: for
+    folders, where a file without a known suffix (``.jfif``, none at all) is still counted."""
+    try:
+        sniff_format(path)
+    except ImageReadError as error:
+        return "which bcedge cannot read" in str(error)
+    except OSError:
+        return False
+    return True
+
+
 def open_image(path: str | Path, max_pixels: int | None = None) -> ImageSource:
     """Open an image file for reading by rows; the format comes from its first bytes, not its name."""
     path = Path(path)

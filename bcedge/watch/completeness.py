@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, NamedTuple
 
-from bcedge.imageio import ImageReadError
+from bcedge.imageio import ImageReadError, megapixels
 from bcedge.runtime.sources import ImageTooLarge
 
 
@@ -201,6 +201,6 @@ def precheck(path: str | Path, max_pixels: int | None = None) -> str:
 
         width, height = image_size(path)
         if width * height > max_pixels:
-            raise ImageTooLarge(
-                f"{path}: {width}x{height} = {width * height / 1e6:.0f} Mpx is over the {max_pixels / 1e6:.0f} Mpx cap")
+            raise ImageTooLarge(f"{path}: {width}x{height} = {megapixels(width * height)} Mpx is over the "
+                                f"{megapixels(max_pixels)} Mpx cap")
     return fmt

@@ -220,7 +220,7 @@ class FileProcessor:
         doc["processed_at"] = iso_time(time.time())
         atomic_write_json(self.layout.result(key), doc, self.options.durable)
         self.state.mark_done(key, doc["counts"], doc["total"], (doc["width"], doc["height"]), doc["flags"],
-                             doc["tiles"])
+                             doc["tiles"], doc.get("scale"), doc.get("tile"))
         if row is not None and row.status == "quarantined":  # counted after all: its line goes
             self.qlog.rewrite(self.state.quarantine_events())
         return doc["total"]

@@ -26,13 +26,14 @@ from typing import Any, Iterator
 from bcedge.watch.completeness import Signature
 
 FINAL = ("done", "quarantined")
-ADDED_COLUMNS = {"crashes": "INTEGER NOT NULL DEFAULT 0", "flags": "TEXT", "tiles": "INTEGER"}  # since bcedge 0.1
+ADDED_COLUMNS = {"crashes": "INTEGER NOT NULL DEFAULT 0", "flags": "TEXT", "tiles": "INTEGER",  # since bcedge 0.1
+                 "scale": "TEXT", "tile": "TEXT"}
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, inode INTEGER, sha256 TEXT,
     status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, error TEXT, message TEXT,
     counts TEXT, total INTEGER, width INTEGER, height INTEGER, updated REAL,
-    crashes INTEGER NOT NULL DEFAULT 0, flags TEXT, tiles INTEGER);
+    crashes INTEGER NOT NULL DEFAULT 0, flags TEXT, tiles INTEGER, scale TEXT, tile TEXT);
 CREATE INDEX IF NOT EXISTS files_status ON files(status);
 CREATE TABLE IF NOT EXISTS quarantine_log (
     id INTEGER PRIMARY KEY AUTOINCREMENT, path TEXT, error TEXT, message TEXT, size INTEGER,
@@ -68,6 +69,8 @@ class FileRow:
     crashes: int = 0
     flags: list[str] | None = None
     tiles: int | None = None
+    scale: dict[str, Any] | None = None   # how the image was brought to the model's scale (``report.counts``)
+    tile: str | None = None               # the tile size, "WxH"
 
     @property
     def final(self) -> bool:
@@ -160,6 +163,7 @@ class StateDB:
         row = FileRow(*values)
         row.counts = json.loads(row.counts) if row.counts else None
         row.flags = json.loads(row.flags) if row.flags else []
+        row.scale = json.loads(row.scale) if row.scale else None
         return row
 
     def lookup(self, path: str) -> FileRow | None:
@@ -227,11 +231,12 @@ class StateDB:
         return self._exec("SELECT attempts FROM files WHERE path=?", (path,)).fetchone()[0]
 
     def mark_done(self, path: str, counts: dict[str, int], total: int, size: tuple[int, int],
-                  flags: list[str] | None = None, tiles: int | None = None) -> None:
+                  flags: list[str] | None = None, tiles: int | None = None, scale: dict[str, Any] | None = None,
+                  tile: str | None = None) -> None:
         self._write([("UPDATE files SET status='done', counts=?, total=?, width=?, height=?, flags=?, tiles=?, "
-                      "error=NULL, message=NULL, attempts=0, crashes=0, updated=? WHERE path=?",
+                      "scale=?, tile=?, error=NULL, message=NULL, attempts=0, crashes=0, updated=? WHERE path=?",
                       (json.dumps(counts), int(total), int(size[0]), int(size[1]), json.dumps(list(flags or [])),
-                       tiles, time.time(), path))])
+                       tiles, json.dumps(scale) if scale else None, tile, time.time(), path))])
 
     def mark_quarantined(self, path: str, error: str, message: str) -> dict[str, Any]:
         """Quarantine ``path`` and log the event in the same transaction; returns the event."""

@@ -21,8 +21,9 @@ def build_summary(state: StateDB, layout: OutputLayout, model: dict[str, Any]) -
     for row in state.rows("done", "quarantined"):
         if row.status == "done":
             result = layout.result(row.path).relative_to(layout.out_dir).as_posix()
+            extra = {key: value for key, value in (("scale", row.scale), ("tile", row.tile)) if value}
             images.append(image_entry(row.path, row.counts or {}, (row.width, row.height), row.tiles, row.flags or (),
-                                      sha256=row.sha256, result=result))
+                                      sha256=row.sha256, result=result, **extra))
         else:
             failed.append(failed_entry(row.path, row.error or "", row.message or "", status="quarantined"))
     return build_report(images, failed, model)

@@ -23,6 +23,14 @@ def test_suffix_table_is_derived_from_the_classes():
         backend_class("tflite")
 
 
+def test_a_backend_named_for_a_file_it_does_not_open_says_which_does(tmp_path):
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"not read: refused before")
+    with pytest.raises(ValueError, match=r"m.onnx: the torch backend opens .pt, .pth files; .onnx files are for the "
+                                         r"onnxruntime backend"):
+        load_backend(model, backend="torch")
+
+
 def test_every_backend_declares_its_spec():
     for name, cls in backend_classes().items():
         assert cls.name == name and cls.suffixes and cls.devices and cls.precisions and cls.packages, name

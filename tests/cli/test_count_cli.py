@@ -105,6 +105,16 @@ def test_a_phone_photo_in_a_folder_is_reported_not_passed_over(tmp_path, loads, 
     assert "IMG_0001.HEIC: a HEIC photo" in capsys.readouterr().err
 
 
+def test_a_folder_s_images_are_found_by_their_bytes_not_only_their_names(tmp_path, loads, capsys):
+    named = squares(tmp_path / "a.png", 1)
+    (tmp_path / "b.jfif").write_bytes(named.read_bytes())     # an image by its bytes, under a name OpenCV uses too
+    (tmp_path / "scan0001").write_bytes(named.read_bytes())   # a capture program's file without a suffix
+    (tmp_path / "a.xml").write_text("<annotation/>")          # not an image: passed over
+    assert main(["count", str(tmp_path), "--json", str(tmp_path / "out" / "c.json"), "--quiet"]) == 0
+    report = json.loads((tmp_path / "out" / "c.json").read_text())
+    assert [Path(i["path"]).name for i in report["images"]] == ["a.png", "b.jfif", "scan0001"]
+
+
 def test_outputs_never_overwrite_an_input_or_each_other(tmp_path, loads, capsys):
     image = squares(tmp_path / "in" / "a.png", 1)
     before = image.read_bytes()

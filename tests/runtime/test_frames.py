@@ -95,7 +95,8 @@ def test_a_budget_given_raises_the_whole_decode_cap_too(tmp_path, monkeypatch):
     with pytest.raises(ImageTooLarge, match="smear.jpg: JPEG of 300x220 .* must be decoded whole.*--max-pixels"):
         Counter(ComponentsBackend(_meta())).count_file(tmp_path / "smear.jpg")
     assert Counter(ComponentsBackend(_meta()), max_pixels=300 * 220).count_file(tmp_path / "smear.jpg").counts == truth
-    assert decode_cap(None) is None and decode_cap(5) == 5 and decode_cap(0) == 2**30   # 0, no budget: OpenCV's
+    assert decode_cap(None) is None and decode_cap(0) == 2**30   # 0, no budget: OpenCV's limit
+    assert decode_cap(5) == 10000 and decode_cap(10**9) == 10**9      # raised by a budget, never lowered
 
 
 def test_check_frame_keeps_good_arrays_as_they_are():

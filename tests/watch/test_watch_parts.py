@@ -125,9 +125,11 @@ def test_state_transitions_and_crash_recovery(tmp_path):
     sig = signature(img)
     db = StateDB(tmp_path / "watch.db", tmp_path / "in")
     assert db.claim("a.png", sig, "h1") == 1
-    db.mark_done("a.png", {"RBC": 3}, 3, (32, 32))
+    scale = {"factor": 0.66, "method": "auto", "cell_px": 97.0, "cells": 12, "passes": 1, "note": ""}
+    db.mark_done("a.png", {"RBC": 3}, 3, (32, 32), scale=scale, tile="416x320")
     row = db.lookup("a.png")
     assert row.final and row.same_file(sig) and row.counts == {"RBC": 3} and row.total == 3
+    assert row.scale == scale and row.tile == "416x320"    # the summary's scale and cell_px columns come from here
     # a crash while processing b.png twice: the third start quarantines it instead of dying again
     for crashes_so_far in (0, 1, 2):
         assert db.claim("b.png", sig, "h2") == 1  # a crash is counted apart from read attempts
@@ -179,6 +181,7 @@ def test_an_older_state_database_gains_the_new_columns(tmp_path):
     db = StateDB(tmp_path / "watch.db", tmp_path)
     row = db.lookup("a.png")
     assert row.counts == {"RBC": 2} and row.crashes == 0 and row.flags == [] and row.tiles is None
+    assert row.scale is None and row.tile is None
     db.close()
 
 

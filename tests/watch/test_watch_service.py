@@ -69,6 +69,8 @@ def check_summary_agrees(out_dir: Path) -> dict:
     per_file = results(out_dir)
     summary = json.loads((out_dir / "summary.json").read_text())
     assert {img["path"]: img["counts"] for img in summary["images"]} == {k: v["counts"] for k, v in per_file.items()}
+    assert {img["path"]: (img.get("scale"), img.get("tile")) for img in summary["images"]} == {
+        k: (v.get("scale"), v.get("tile")) for k, v in per_file.items()}
     assert len(summary["images"]) == len(per_file)
     assert summary["total"] == sum(v["total"] for v in per_file.values())
     with open(out_dir / "summary.csv", newline="") as handle:

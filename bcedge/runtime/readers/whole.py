@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from bcedge.data.imagesize import webp_size
-from bcedge.imageio import ImageReadError, read_image_with_note
+from bcedge.imageio import ImageReadError, megapixels, read_image_with_note
 from bcedge.runtime.sources import ImageSource, ImageTooLarge
 
 _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}  # start-of-frame markers
@@ -25,8 +25,8 @@ class WholeImageSource(ImageSource):
             raise ImageReadError(f"{path}: {kind} header gives an empty size {width}x{height}")
         if width * height > max_pixels:
             raise ImageTooLarge(
-                f"{path}: {kind} of {width}x{height} ({width * height / 1e6:.0f} megapixels) must be decoded whole, "
-                f"which is above the limit of {max_pixels / 1e6:.0f} megapixels. Convert it to a tiled TIFF or a "
+                f"{path}: {kind} of {width}x{height} ({megapixels(width * height)} megapixels) must be decoded "
+                f"whole, which is above the limit of {megapixels(max_pixels)} megapixels. Convert it to a tiled TIFF or a "
                 "non-interlaced PNG (both are read by strips), or raise the limit (--max-pixels, max_pixels= "
                 "or BCEDGE_MAX_DECODE_PIXELS) if the machine has the memory (about 6 bytes a pixel)"
             )
