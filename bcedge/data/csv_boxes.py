@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from bcedge.data.annotations import Dataset, ImageAnnotation
-from bcedge.data.formats import DatasetError, any_file, order_classes, split_files
+from bcedge.data.formats import DatasetError, any_file, every_problem, order_classes, split_files
 from bcedge.data.imagesize import image_size
 from bcedge.imageio import ImageReadError
 
@@ -114,24 +114,30 @@ def _rows(csv_path: Path) -> list[tuple[str, list[float] | None, str]]:
                 f"{csv_path}: header lacks column(s) {', '.join(missing)} (found: {', '.join(reader.fieldnames or [])}); "
                 f"expected image, xmin, ymin, xmax, ymax, label"
             )
-        rows = []
+        rows, problems = [], []
         try:
             for row in reader:
-                line = reader.line_num
-                name = (row.get(columns["image"]) or "").strip()
-                if not name:
-                    raise DatasetError(f"{csv_path}, line {line}: empty image name")
-                values = [(row.get(columns[c]) or "").strip() for c in _COORDS]
-                if not any(values):
-                    rows.append((name, None, ""))
-                    continue
-                box = [_number(v, c, csv_path, line) for v, c in zip(values, _COORDS)]
-                rows.append((name, box, (row.get(columns["label"]) or "").strip()))
+                try:
+                    rows.append(_row(row, columns, csv_path, reader.line_num))
+                except DatasetError as problem:
+                    problems.append(str(problem))
         except csv.Error as exc:
             raise DatasetError(f"{csv_path}, line {reader.line_num}: malformed CSV ({exc})") from None
         except UnicodeDecodeError as exc:
             raise DatasetError(f"{csv_path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    every_problem(csv_path, "row(s) cannot be read", problems)
     return rows
+
+
+def _row(row: dict, columns: dict[str, str], csv_path: Path, line: int) -> tuple[str, list[float] | None, str]:
+    name = (row.get(columns["image"]) or "").strip()
+    if not name:
+        raise DatasetError(f"{csv_path}, line {line}: empty image name")
+    values = [(row.get(columns[c]) or "").strip() for c in _COORDS]
+    if not any(values):
+        return name, None, ""
+    box = [_number(v, c, csv_path, line) for v, c in zip(values, _COORDS)]
+    return name, box, (row.get(columns["label"]) or "").strip()
 
 
 def _number(text: str, column: str, csv_path: Path, line: int) -> float:

@@ -23,6 +23,18 @@ class DatasetError(ValueError):
     """A dataset cannot be read or fails validation; the message names the file and the problem."""
 
 
+SHOWN_PROBLEMS = 20   # unreadable entries listed in one error
+
+
+def every_problem(where: str | Path, what: str, problems: list[str]) -> None:
+    """Raise one ``DatasetError`` listing ``problems`` (the first ``SHOWN_PROBLEMS``), if there are any: a reader
+    reads on after a bad entry, so that a user fixes them all at once rather than one per run."""
+    if problems:
+        shown = [f"  {p}" for p in problems[:SHOWN_PROBLEMS]]
+        more = [f"  ... and {len(problems) - SHOWN_PROBLEMS} more"] if len(problems) > SHOWN_PROBLEMS else []
+        raise DatasetError(f"{where}: {len(problems)} {what}\n" + "\n".join(shown + more))
+
+
 READERS: Registry[str] = Registry("dataset format", DatasetError)   # name -> reader module
 READERS.add("voc", "bcedge.data.voc")
 READERS.add("coco", "bcedge.data.coco")

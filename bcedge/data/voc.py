@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 from bcedge.data.annotations import Dataset, ImageAnnotation
-from bcedge.data.formats import DatasetError, order_classes
+from bcedge.data.formats import DatasetError, every_problem, order_classes
 from bcedge.data.imagesize import image_size
 from bcedge.imageio import IMAGE_SUFFIXES, ImageReadError
 
@@ -28,7 +28,13 @@ def read(path: Path, split: str | None = None) -> Dataset:
     root = Path(path)
     if not can_read(root):
         raise DatasetError(f"{root}: not a Pascal VOC folder (no Annotations/*.xml)")
-    records = [_parse(xml_path, root) for xml_path in sorted((root / "Annotations").glob("*.xml"))]
+    records, problems = [], []
+    for xml_path in sorted((root / "Annotations").glob("*.xml")):
+        try:
+            records.append(_parse(xml_path, root))
+        except DatasetError as problem:
+            problems.append(str(problem))
+    every_problem(root / "Annotations", "annotation file(s) cannot be read", problems)
     class_names = order_classes(Counter(label for record in records for label in record.labels))
     notes = [f"VOC classes ordered by box count over all {len(records)} annotation files: {', '.join(class_names)}"]
     if split:

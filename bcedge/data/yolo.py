@@ -31,7 +31,7 @@ import numpy as np
 
 from bcedge.atomic import atomic_write_text
 from bcedge.data.annotations import Dataset, ImageAnnotation
-from bcedge.data.formats import DatasetError, json_head
+from bcedge.data.formats import DatasetError, every_problem, json_head
 from bcedge.data.imagesize import image_size
 from bcedge.data.yaml_subset import read_top_level
 from bcedge.imageio import IMAGE_SUFFIXES, ImageReadError
@@ -40,7 +40,6 @@ CONFIG_NAMES = ("data.yaml", "data.yml")
 SPLIT_KEYS = ("train", "val", "test")
 FIELDS = "class x_center y_center width height"
 _SUFFIXES = frozenset(IMAGE_SUFFIXES)
-_SHOWN = 20  # malformed lines listed in one error
 ROUNDING = 1e-4  # normalised overshoot past 0 or 1 taken as rounding (6-decimal exports) and clipped silently
 
 
@@ -134,11 +133,7 @@ def read(path: Path, split: str | None = None) -> Dataset:
     records, problems, unlabelled = _records(unique, names)
     orphans = _orphans(list(dict.fromkeys(folders)), {Path(r.source) for r in records}, names, problems)
     records += orphans
-    if problems:
-        shown = [f"  {p}" for p in problems[:_SHOWN]]
-        more = [f"  ... and {len(problems) - _SHOWN} more"] if len(problems) > _SHOWN else []
-        raise DatasetError(f"{config_path}: {len(problems)} label line(s) are not '{FIELDS}' boxes\n"
-                           + "\n".join(shown + more))
+    every_problem(config_path, f"label line(s) are not '{FIELDS}' boxes", problems)
     if unlabelled:
         notes.append(f"{unlabelled} images without a label file (read as holding no cells)")
     if orphans:

@@ -16,7 +16,8 @@ makes a count less trustworthy (``greyscale``: the model was trained on colour).
 
 CSV: one row per image, then one per failed input:
 ``path, status, <one column per class>, total, width, height, flags, error, scale, cell_px``
-(``scale``: model pixels per image pixel; ``cell_px``: the red-cell diameter it rests on).
+(``flags`` separated by "; "; ``scale``: model pixels per image pixel; ``cell_px``: the red-cell diameter it rests
+on). What each flag means: ``bcedge.runtime.frames.FLAG_NOTES``, also under the terminal table.
 Paths are shown escaped (``bcedge.report.names``).
 """
 from __future__ import annotations
@@ -121,7 +122,7 @@ def report_csv(report: dict[str, Any]) -> str:
     for image in report["images"]:
         scale = image.get("scale") or {}
         writer.writerow([image["path"], image["status"], *(image["counts"].get(c, 0) for c in classes),
-                         image["total"], image["width"], image["height"], " ".join(image.get("flags", [])), "",
+                         image["total"], image["width"], image["height"], "; ".join(image.get("flags", [])), "",
                          scale.get("factor", ""), scale.get("cell_px") or ""])
     for bad in report["failed"]:
         writer.writerow([bad["path"], bad["status"], *("" for _ in classes), "", "", "", "", bad["error"], "", ""])
@@ -143,5 +144,8 @@ def report_table(report: dict[str, Any]) -> str:
     lines.insert(len(lines) - 1, "-" * len(lines[0]))
     flagged = sorted({flag for image in report["images"] for flag in image.get("flags", [])})
     if flagged:
-        lines.append(f"* flagged: {', '.join(flagged)} (see the JSON or CSV); counts may be less accurate")
+        from bcedge.runtime.frames import FLAG_NOTES
+
+        lines.append(f"* flagged: {', '.join(flagged)} (see the JSON or CSV)")
+        lines += [f"  {flag}: {FLAG_NOTES[flag]}" for flag in flagged if flag in FLAG_NOTES]
     return "\n".join(lines)

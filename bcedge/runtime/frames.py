@@ -29,11 +29,14 @@ GREYSCALE = "greyscale"
 NOISY = "noisy"   # set by the counter (``bcedge.runtime.denoise``), not by the input checks
 UNEVEN_LIGHT = "uneven light"   # set by the counter (``bcedge.runtime.illumination``)
 FIELD_STOP = "field stop"       # set by the counter (``bcedge.runtime.field_stop``)
+FIRST_PAGE = "first page"       # a file holding several images (a TIFF stack): only the first was counted
 FLAG_NOTES = {GREYSCALE: "greyscale input: the model was trained on colour smears; counts may be less accurate",
               NOISY: "a noisy camera's grain: smoothed before counting; counts may be less accurate",
               UNEVEN_LIGHT: "unevenly lit (dark corners or a lamp off-centre): evened before counting",
               FIELD_STOP: "a round field (an eyepiece's dark surround): the surround filled with the background before "
-                          "counting; cells cut by it are counted as at the image edge"}
+                          "counting; cells cut by it are counted as at the image edge",
+              FIRST_PAGE: "a file of several images (a TIFF stack): only the first was counted; save each as its own "
+                          "file to count them all"}
 BYTES_PER_PIXEL = 16
 FALLBACK_BUDGET = 2**29  # when the memory size cannot be read
 
@@ -104,8 +107,10 @@ def check_frame(frame: np.ndarray, max_pixels: int | None = None, source: str = 
 
 
 def source_flags(src: ImageSource) -> list[str]:
-    """Flags of an image read from a file: ``greyscale`` when its pixels were grey."""
-    return [GREYSCALE] if src.note and "greyscale" in src.note else []
+    """Flags of an image read from a file: ``greyscale`` when its pixels were grey, ``first page`` when the file
+    holds more images of the same size."""
+    grey = [GREYSCALE] if src.note and "greyscale" in src.note else []
+    return grey + ([FIRST_PAGE] if src.pages > 1 else [])
 
 
 def looks_grey(rgb: np.ndarray) -> bool:

@@ -60,6 +60,7 @@ class ImageSource(ABC):
     name: str = "image"
     width: int = 0
     height: int = 0
+    pages: int = 1   # images of this size the file holds (a TIFF stack); the first is read
 
     def __init__(self) -> None:
         self.note: str | None = None  # what was converted to reach RGB uint8 (16-bit, greyscale, alpha)

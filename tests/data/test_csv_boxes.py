@@ -47,6 +47,8 @@ def test_missing_column_names_file_and_columns(tmp_path):
 
 def test_bad_number_names_line(tmp_path):
     path = _write(tmp_path, "boxes.csv", "image,xmin,ymin,xmax,ymax,label",
-                  [("images/a.png", 1, 2, 3, 4, "RBC"), ("images/a.png", 1, "two", 3, 4, "RBC")])
-    with pytest.raises(DatasetError, match=r"boxes\.csv, line 3: ymin 'two' is not a number"):
+                  [("images/a.png", 1, 2, 3, 4, "RBC"), ("images/a.png", 1, "two", 3, 4, "RBC"),
+                   ("images/a.png", 1, 2, "x", 4, "RBC")])
+    with pytest.raises(DatasetError, match=r"boxes\.csv: 2 row\(s\) cannot be read") as caught:
         load_dataset(path)
+    assert "line 3: ymin 'two' is not a number" in str(caught.value) and "line 4: xmax 'x'" in str(caught.value)

@@ -55,6 +55,16 @@ def test_missing_coordinate_names_object(tmp_path):
         load_dataset(root)
 
 
+def test_every_unreadable_annotation_file_is_named_in_one_error(tmp_path):
+    root = write_voc(tmp_path, ITEMS)
+    (root / "Annotations" / "b.xml").write_text("<annotation>\n<object><name>RBC</name>\n</annotation>")
+    xml = root / "Annotations" / "c.xml"
+    xml.write_text(xml.read_text().replace("<xmax>9</xmax>", "<xmax>abc</xmax>"))
+    with pytest.raises(DatasetError, match=r"Annotations: 2 annotation file\(s\) cannot be read") as caught:
+        load_dataset(root)
+    assert "b.xml: malformed XML" in str(caught.value) and "c.xml: object 0 (Platelets): <xmax> is 'abc'" in str(caught.value)
+
+
 def test_size_from_image_when_xml_has_none(tmp_path):
     root = write_voc(tmp_path, {"a": [("RBC", 1, 1, 5, 5)]}, size=(33, 21))
     xml = root / "Annotations" / "a.xml"

@@ -51,7 +51,7 @@ class Result:
 
 def test_the_report_json_csv_and_table_say_the_same():
     images = [result_entry("a/x.png", Result([0, 0, 1]), detections=True),
-              result_entry("b/x.png", Result([0], flags=["greyscale"])),
+              result_entry("b/x.png", Result([0], flags=["greyscale", "uneven light"])),
               image_entry("c.png", {"RBC": 4, "WBC": 0}, (10, 20), sha256="ab")]
     failed = [error_entry("d\udcff.png", OSError("d\udcff.png: no such image file"))]
     report = json.loads(json.dumps(build_report(images, failed, {"class_names": ["RBC", "WBC"]})))
@@ -64,11 +64,12 @@ def test_the_report_json_csv_and_table_say_the_same():
     rows = list(csv.DictReader(io.StringIO(report_csv(report))))
     assert list(rows[0]) == ["path", "status", "RBC", "WBC", "total", "width", "height", "flags", "error", "scale", "cell_px"]
     assert [(r["path"], r["status"], r["RBC"], r["total"], r["flags"], r["error"]) for r in rows] == [
-        ("a/x.png", "done", "2", "3", "", ""), ("b/x.png", "done", "1", "1", "greyscale", ""),
+        ("a/x.png", "done", "2", "3", "", ""), ("b/x.png", "done", "1", "1", "greyscale; uneven light", ""),
         ("c.png", "done", "4", "4", "", ""), ("d\\xff.png", "skipped", "", "", "", "OSError")]
     table = report_table(report)
-    assert "a/x.png" in table and "b/x.png *" in table and "flagged: greyscale" in table
-    assert table.splitlines()[-2].split() == ["TOTAL", "7", "1", "8"]
+    assert "a/x.png" in table and "b/x.png *" in table and "flagged: greyscale, uneven light" in table
+    assert "  uneven light: unevenly lit" in table    # each flag explained under the table
+    assert next(line for line in table.splitlines() if line.startswith("TOTAL")).split() == ["TOTAL", "7", "1", "8"]
 
 
 def test_the_overlay_legend_says_how_the_image_was_scaled_and_what_it_was_flagged():

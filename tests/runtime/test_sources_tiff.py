@@ -110,3 +110,18 @@ def test_an_lzw_tiff_is_decoded_whole_by_opencv_where_tifffile_cannot(tmp_path):
             assert isinstance(src, WholeImageSource)
             with pytest.raises(ImageTooLarge, match="LZW-compressed TIFF .*imagecodecs"):
                 open_image(path, max_pixels=1000)
+
+
+def test_a_stack_of_images_is_told_from_a_pyramid(tmp_path):
+    """A stack (fields, focal planes) is flagged: only its first page is counted. A slide scan's pyramid is one image."""
+    from bcedge.runtime.frames import FIRST_PAGE, source_flags
+
+    image = _image()
+    tifffile.imwrite(tmp_path / "stack.tif", np.stack([image] * 3), photometric="rgb")
+    with tifffile.TiffWriter(tmp_path / "pyramid.tif") as tif:
+        tif.write(image, photometric="rgb", subfiletype=0)
+        tif.write(np.ascontiguousarray(image[::2, ::2]), photometric="rgb", subfiletype=1)
+    for name, pages, flags in (("stack.tif", 3, [FIRST_PAGE]), ("pyramid.tif", 1, [])):
+        with open_image(tmp_path / name) as src:
+            assert src.pages == pages and source_flags(src) == flags, name
+            np.testing.assert_array_equal(src.read_rows(0, H), image)

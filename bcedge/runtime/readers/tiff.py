@@ -37,6 +37,19 @@ def open_tiff(path: Path, max_pixels: int) -> ImageSource:
         return WholeImageSource(path, missing.width, missing.height, max_pixels, kind)
 
 
+MAX_PAGES_LOOKED_AT = 1000
+
+
+def stack_depth(tif, first) -> int:
+    """How many of the file's pages are images the size of the first: a stack of fields or focal planes. A slide
+    scan's pyramid (smaller pages: the same image at lower resolutions) is one image."""
+    if len(tif.pages) == 1:
+        return 1
+    size = (first.imagewidth, first.imagelength)
+    pages = (tif.pages[index] for index in range(min(len(tif.pages), MAX_PAGES_LOOKED_AT)))
+    return sum(1 for page in pages if (page.imagewidth, page.imagelength) == size)
+
+
 class TiffSource(ImageSource):
     def __init__(self, path: Path, max_pixels: int) -> None:
         super().__init__()
@@ -50,6 +63,7 @@ class TiffSource(ImageSource):
             raise ImageReadError(f"{path}: not a readable TIFF ({type(exc).__name__}: {exc})") from None
         try:
             self._setup(page, max_pixels)
+            self.pages = stack_depth(self._tif, page)
         except Exception:
             self._tif.close()
             raise
