@@ -8,7 +8,8 @@ from bcedge.cli.options import input_size
 from bcedge.cli.registry import UserError, command
 
 
-@command("export", "Export a checkpoint to an ONNX deploy graph (dynamic batch; any tile size when the model takes one, else fixed; metadata inside)")
+@command("export", "Export a checkpoint to an ONNX deploy graph (dynamic batch; any tile size when the model "
+                   "takes one, else fixed; metadata inside)")
 def _export(p: argparse.ArgumentParser):
     p.add_argument("model", type=Path, help="bcedge checkpoint (.pt)")
     p.add_argument("--out", type=Path, required=True, help="ONNX file to write, e.g. model.onnx")

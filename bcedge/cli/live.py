@@ -54,8 +54,8 @@ def count_video(counter, path: Path, args: argparse.Namespace, first_id: int, hu
     Returns the entries and whether Ctrl-C stopped the run (the frames counted until then are kept)."""
     from bcedge.live.run import run_live
     from bcedge.report.counts import result_entry
-    from bcedge.runtime.live_stream import default_workers
     from bcedge.report.names import escape_name
+    from bcedge.runtime.live_stream import default_workers
 
     entries: list[dict] = []
 

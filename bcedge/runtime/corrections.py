@@ -4,8 +4,9 @@
 Both are measured on one coarse sample of the image, read by bands, and applied band by band as the
 image is read, so the thumbnail guess, the scale probes and the count all see the corrected pixels. Each
 correction made adds its flag to the result; so does a grey image with three channels (a monochrome camera's
-frame saved as colour), seen on the same sample and flagged ``greyscale`` (``bcedge.runtime.frames``). ``Corrections`` is small and picklable: cluster band jobs carry
-the driver's, so workers see the same pixels. Images over ``MAX_MEASURED_PIXELS`` (slide scans, flat-fielded
+frame saved as colour), seen on the same sample (read even with both corrections off) and flagged ``greyscale``
+(``bcedge.runtime.frames``). ``Corrections`` is small and picklable: cluster band jobs carry the driver's, so
+workers see the same pixels. Images over ``MAX_MEASURED_PIXELS`` (slide scans, flat-fielded
 by their scanner, with no field stop) are not measured.
 """
 from __future__ import annotations

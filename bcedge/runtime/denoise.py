@@ -2,8 +2,8 @@
 
 A sensor at high gain adds grain the model never saw in training. Gaussian noise of 10 grey levels
 takes TXL-PBC val mAP50 from 0.955 to 0.927 and white-cell recall from 97% to 87% when counted as it is
-(``benchmarks/appearance.py``, "sensor noise"; smoothed: 0.955 and 96%). The model did see slightly defocused cells in
-training, so a light Gaussian blur trades the grain for a softness it knows.
+(``benchmarks/appearance.py``, "sensor noise"; smoothed: 0.955 and 96%). The model did see slightly defocused
+cells in training, so a light Gaussian blur trades the grain for a softness it knows.
 
 The noise is measured at the model's scale (after resampling, which averages part of it away) on a
 central window of the image: a robust estimate from the second differences of the green channel

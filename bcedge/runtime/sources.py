@@ -11,9 +11,9 @@
 ``max_pixels`` defaults to ``DEFAULT_MAX_DECODE_PIXELS`` = 2**28 (268 megapixels, about 16k x 16k):
 a whole decode peaks near 6 bytes per pixel (OpenCV's BGR buffer plus the RGB copy), 1.6 GB at the
 limit, what an 8 GB edge box can spare. Set ``BCEDGE_MAX_DECODE_PIXELS`` or pass ``max_pixels``
-to change it; a counter's pixel budget, when the user gives one (``--max-pixels``), is its cap too
-(``bcedge.runtime.frames.decode_cap``). OpenCV itself refuses more than 2**30. Larger smears should come as tiled TIFF or
-non-interlaced PNG, which stream at any size.
+to change it; a counter's pixel budget, when the user gives one (``--max-pixels``), raises it too
+(``bcedge.runtime.frames.decode_cap``). OpenCV itself refuses more than 2**30. Larger smears should come as
+tiled TIFF or non-interlaced PNG, which stream at any size.
 
 Every source returns RGB uint8 ``(rows, width, 3)`` through ``bcedge.imageio.to_rgb``; every error
 names the file. A new format is a reader module plus one ``register_source_format`` line.
@@ -160,6 +160,10 @@ PHONE_FORMATS = {"a HEIC photo": (b"heic", b"heix", b"heim", b"heis", b"hevc", b
 UNREADABLE = {b"ftyp" + brand: what for what, brands in PHONE_FORMATS.items() for brand in brands}
 
 
+def _format_of(head: bytes) -> SourceFormat | None:
+    return next((fmt for fmt in SOURCE_FORMATS.values() if any(head.startswith(m) for m in fmt.magic)), None)
+
+
 def sniff_format(path: str | Path) -> SourceFormat:
     """The registered format whose magic bytes start the file."""
     path = Path(path)
@@ -167,9 +171,9 @@ def sniff_format(path: str | Path) -> SourceFormat:
         head = f.read(16)
     if not head:
         raise ImageReadError(f"{path}: file is empty (zero bytes)")
-    for fmt in SOURCE_FORMATS.values():
-        if any(head.startswith(m) for m in fmt.magic):
-            return fmt
+    fmt = _format_of(head)
+    if fmt is not None:
+        return fmt
     claimed = [f.name.upper() for f in SOURCE_FORMATS.values() if path.suffix.lower() in f.suffixes]
     supported = ", ".join(f.name.upper() for f in SOURCE_FORMATS.values())
     if head[4:12] in UNREADABLE:
@@ -184,12 +188,11 @@ def holds_image(path: str | Path) -> bool:
     """Whether a file starts like an image bcedge reads (or a phone photo it names), whatever its name: for
     folders, where a file without a known suffix (``.jfif``, none at all) is still counted."""
     try:
-        sniff_format(path)
-    except ImageReadError as error:
-        return "which bcedge cannot read" in str(error)
+        with open(path, "rb") as f:
+            head = f.read(16)
     except OSError:
         return False
-    return True
+    return _format_of(head) is not None or head[4:12] in UNREADABLE
 
 
 def open_image(path: str | Path, max_pixels: int | None = None) -> ImageSource:

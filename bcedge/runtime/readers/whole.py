@@ -26,8 +26,8 @@ class WholeImageSource(ImageSource):
         if width * height > max_pixels:
             raise ImageTooLarge(
                 f"{path}: {kind} of {width}x{height} ({megapixels(width * height)} megapixels) must be decoded "
-                f"whole, which is above the limit of {megapixels(max_pixels)} megapixels. Convert it to a tiled TIFF or a "
-                "non-interlaced PNG (both are read by strips), or raise the limit (--max-pixels, max_pixels= "
+                f"whole, which is above the limit of {megapixels(max_pixels)} megapixels. Convert it to a tiled TIFF "
+                "or a non-interlaced PNG (both are read by strips), or raise the limit (--max-pixels, max_pixels= "
                 "or BCEDGE_MAX_DECODE_PIXELS) if the machine has the memory (about 6 bytes a pixel)"
             )
         self._pixels: np.ndarray | None = None
