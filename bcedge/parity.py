@@ -183,12 +183,17 @@ def compare(runners: Mapping[str, Runner] | Sequence[Runner], batches: Iterable[
 
 
 def _check_same_model(runners: Mapping[str, Runner]) -> None:
+    """The models compared take the same classes and input (a graph that takes any size takes the reference's)."""
     first_name, first = next(iter(runners.items()))
     for name, runner in runners.items():
         a, b = first.meta, runner.meta
-        if list(a.class_names) != list(b.class_names) or tuple(a.input_size) != tuple(b.input_size):
-            raise ValueError(f"{name} is not the same model as {first_name}: classes {b.class_names} vs {a.class_names}, "
-                             f"input {b.input_size} vs {a.input_size}")
+        differences = []
+        if list(a.class_names) != list(b.class_names):
+            differences.append(f"classes {list(b.class_names)} vs {list(a.class_names)}")
+        if tuple(a.input_size) != tuple(b.input_size) and not b.dynamic_input:
+            differences.append(f"input {tuple(b.input_size)} vs {tuple(a.input_size)}")
+        if differences:
+            raise ValueError(f"{name} is not the same model as {first_name}: {'; '.join(differences)}")
 
 
 def _compare_raw(pair: PairResult, ref_boxes, ref_scores, boxes, scores) -> None:

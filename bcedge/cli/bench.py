@@ -74,7 +74,7 @@ def _bench_run(p: argparse.ArgumentParser):
         results = run_matrix(profile, options)
         ok = sum(c["status"] == "ok" for c in results["cells"])
         print(f"{ok} of {len(results['cells'])} cells measured; results in {results['files']['json']}")
-        return 0
+        return 0 if ok or not results["cells"] else 1   # nothing measured: a script running it must notice
 
     return run
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bcedge.cli.options import input_size
+from bcedge.cli.options import check_outputs, input_size
 from bcedge.cli.registry import UserError, command
 
 
@@ -21,8 +21,14 @@ def _export(p: argparse.ArgumentParser):
     def run(args) -> int:
         from bcedge.convert.torch2onnx import torch2onnx
 
+        if args.model.suffix.lower() not in (".pt", ".pth"):
+            raise UserError(f"{args.model}: export takes a bcedge checkpoint (.pt); this is not one (an .onnx is "
+                            "exported already: quantize or build-engine it)")
+        check_outputs([args.model], {"--out": args.out,
+                                     "--fp16": args.out.with_suffix(".fp16.onnx") if args.fp16 else None})
         out = torch2onnx(args.model, args.out, opset=args.opset, simplify=args.simplify)
         print(f"wrote {out}")
+        _say_if_untuned(out)
         if args.fp16:
             from bcedge.convert.onnx2fp16 import onnx2fp16
 
@@ -36,13 +42,23 @@ def _export(p: argparse.ArgumentParser):
     return run
 
 
+def _say_if_untuned(model: Path) -> None:
+    from bcedge.artifact import read_meta
+
+    meta = read_meta(model)
+    if not meta.score_thresholds:
+        print(f"note: {model.name} counts every class at score {meta.default_score_threshold} (its checkpoint's); tune "
+              f"one threshold per class on labelled data: bcedge eval {model} --data VAL --tune TUNED.onnx")
+
+
 def _open_runner(spec: str, device: str):
-    """PATH, PATH@BACKEND or PATH@BACKEND:DEVICE -> an open backend."""
+    """PATH, PATH@BACKEND or PATH@BACKEND:DEVICE -> an open backend (PATH may name a bundled model)."""
     from bcedge.backends import load_backend
+    from bcedge.catalogue import resolve_model
 
     path, _, choice = spec.partition("@")
     backend, _, spec_device = choice.partition(":")
-    return load_backend(Path(path), backend=backend or "auto", device=spec_device or device)
+    return load_backend(resolve_model(path), backend=backend or "auto", device=spec_device or device)
 
 
 def _run_parity(specs: list[str], images: int, batch_size: int, calib: Path | None = None, device: str = "auto",
@@ -101,15 +117,18 @@ def _parity(p: argparse.ArgumentParser):
 
 @command("fp16", "Convert an FP32 ONNX export to FP16, keeping the sensitive operations in FP32")
 def _fp16(p: argparse.ArgumentParser):
-    p.add_argument("model", type=Path, help="FP32 ONNX from `bcedge export`")
+    p.add_argument("model", help="FP32 ONNX from `bcedge export`, or a bundled model ('default')")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--convert-tail", dest="keep_tail", action="store_false",
                    help="also convert the heads' final activations and box decoding (not recommended)")
 
     def run(args) -> int:
+        from bcedge.catalogue import resolve_model
         from bcedge.convert.onnx2fp16 import onnx2fp16
 
-        print(f"wrote {onnx2fp16(args.model, args.out, keep_tail=args.keep_tail)}")
+        model = resolve_model(args.model)
+        check_outputs([model], {"--out": args.out})
+        print(f"wrote {onnx2fp16(model, args.out, keep_tail=args.keep_tail)}")
         return 0
 
     return run
@@ -123,22 +142,32 @@ def _calib_build(p: argparse.ArgumentParser):
     p.add_argument("--out", type=Path, required=True, help="folder for tiles.npy and manifest.json")
     p.add_argument("--count", type=int, default=500, help="tiles to keep (default 500)")
     size = p.add_mutually_exclusive_group(required=True)
-    size.add_argument("--model", type=Path, help="take the tile size from this artifact (.onnx, .pt, .engine)")
+    size.add_argument("--model", help="take the tile size from this artifact (.onnx, .pt, .engine) or bundled model")
     size.add_argument("--input-size", type=input_size, help="tile size WIDTHxHEIGHT")
     p.add_argument("--overlap", type=int, default=None,
                    help="tile overlap in px (default: the counter's, from the model's object size; a quarter tile)")
     p.add_argument("--seed", type=int, default=0)
 
     def run(args) -> int:
-        from bcedge.convert.calibration import TileSpec, build_calibration_set
+        from bcedge.convert.calibration import TileSpec, build_calibration_set, build_scaled_calibration_set
         from bcedge.data import load_dataset
+        from bcedge.runtime.scale import REUSE_TOLERANCE, model_cell_px
 
+        data = load_dataset(args.data, args.split, args.fmt)
         if args.model:  # tile size, overlap and padding exactly as the counter uses them for this model
             with _open_runner(str(args.model), "cpu") as runner:
-                spec = TileSpec.for_model(runner.meta, args.overlap)
+                meta = runner.meta
+            cell_px = model_cell_px(meta)
+            if cell_px:   # the counter brings every image to the model's scale first: so do its tiles
+                print(f"{args.model}: tiles of images resampled to red cells of {cell_px:g} px (its working scale), "
+                      f"within the {REUSE_TOLERANCE:.0%} the counter leaves an image at")
+                built = build_scaled_calibration_set(data, args.out, cell_px, tuple(meta.input_size), args.count,
+                                                     args.seed, meta.pad_value, jitter=REUSE_TOLERANCE)
+                print(built.summary())
+                return 0
+            spec = TileSpec.for_model(meta, args.overlap)
         else:
             spec = TileSpec(args.input_size, min(args.input_size) // 4 if args.overlap is None else args.overlap)
-        data = load_dataset(args.data, args.split, args.fmt)
         print(build_calibration_set(data, args.out, spec, count=args.count, seed=args.seed).summary())
         return 0
 
@@ -160,7 +189,7 @@ def _calib_verify(p: argparse.ArgumentParser):
 
 @command("quantize", "Explicit INT8: write a Q/DQ ONNX calibrated on a calibration set (ONNX Runtime, CPU)")
 def _quantize(p: argparse.ArgumentParser):
-    p.add_argument("model", type=Path, help="FP32 ONNX from `bcedge export`")
+    p.add_argument("model", help="FP32 ONNX from `bcedge export`, or a bundled model ('default')")
     p.add_argument("--calib", type=Path, required=True, action="append",
                    help="calibration set folder (`bcedge calib build`); repeat with other draws (other --seed) to "
                         "average each tensor's range over them")
@@ -181,11 +210,14 @@ def _quantize(p: argparse.ArgumentParser):
     p.add_argument("--cache", type=Path, default=None, help="tensor-range cache (JSON), reused when present")
 
     def run(args) -> int:
+        from bcedge.catalogue import resolve_model
         from bcedge.convert.quantize import QuantOptions, quantize
 
+        model = resolve_model(args.model)
+        check_outputs([model, *args.calib], {"--out": args.out})
         options = QuantOptions(method=args.method, target=args.target, keep_final_convs=args.keep_final_convs,
                                keep_first_conv=args.keep_first_conv, keep_fp32=tuple(args.keep_fp32), limit=args.limit)
-        print(f"wrote {quantize(args.model, args.calib, args.out, options, cache=args.cache)}")
+        print(f"wrote {quantize(model, args.calib, args.out, options, cache=args.cache)}")
         return 0
 
     return run
@@ -193,7 +225,7 @@ def _quantize(p: argparse.ArgumentParser):
 
 @command("build-engine", "Build a TensorRT engine from an ONNX export (needs TensorRT on this machine)")
 def _build_engine(p: argparse.ArgumentParser):
-    p.add_argument("model", type=Path, help="ONNX from `bcedge export` (FP32, FP16 or Q/DQ INT8)")
+    p.add_argument("model", help="ONNX from `bcedge export` (FP32, FP16 or Q/DQ INT8), or a bundled model")
     p.add_argument("--out", type=Path, default=None, help="engine file (default: MODEL with .PRECISION.engine)")
     p.add_argument("--precision", choices=["fp32", "fp16", "int8"], default="fp16", help="default fp16")
     p.add_argument("--calib", type=Path, default=None, help="calibration set for implicit INT8 (TensorRT 8.6/10)")
@@ -213,6 +245,7 @@ def _build_engine(p: argparse.ArgumentParser):
     typed.add_argument("--weakly-typed", dest="strongly_typed", action="store_const", const=False)
 
     def run(args) -> int:
+        from bcedge.catalogue import resolve_model
         from bcedge.convert.onnx2engine import EngineOptions, onnx2engine, parse_batch, parse_sizes
 
         options = EngineOptions(precision=args.precision, batch=parse_batch(args.batch), workspace_mb=args.workspace,
@@ -220,8 +253,10 @@ def _build_engine(p: argparse.ArgumentParser):
                                 timing_cache=args.timing_cache, strongly_typed=args.strongly_typed,
                                 input_sizes=parse_sizes(args.input_sizes) if args.input_sizes else None,
                                 dla_core=args.dla, version_compatible=args.version_compatible)
-        out = args.out or args.model.with_suffix(f".{args.precision}.engine")
-        print(f"wrote {onnx2engine(args.model, out, options)}")
+        model = resolve_model(args.model)
+        out = args.out or model.with_suffix(f".{args.precision}.engine")
+        check_outputs([model], {"--out": out})
+        print(f"wrote {onnx2engine(model, out, options)}")
         return 0
 
     return run

@@ -7,8 +7,8 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from bcedge.cli.options import (add_engine_options, add_model_options, add_scale_options, pixel_count, positive_int,
-                                scale_options)
+from bcedge.cli.options import (add_engine_options, add_model_options, add_scale_options, check_outputs, pixel_count,
+                                positive_int, scale_options)
 from bcedge.cli.registry import UserError, command
 
 
@@ -43,25 +43,18 @@ def image_inputs(paths: list[Path]) -> tuple[list[Path], list[tuple[Path, OSErro
     return list(unique.values()), problems
 
 
-def check_outputs_apart(args: argparse.Namespace, inputs: list[Path]) -> None:
-    """Refuse an output that would overwrite an input or another output, and overlays written into a folder being
-    counted (the next count of that folder would count them as smears). ``realpath``: a symlink loop does not raise."""
-    to_count = {os.path.realpath(path) for path in inputs}
-    named: dict[str, str] = {}
-    for option in ("json", "csv", "jsonl", "overlay_video"):
-        path = getattr(args, option, None)
-        if path is None:
-            continue
-        flag, real = "--" + option.replace("_", "-"), os.path.realpath(path)
-        if real in to_count:
-            raise UserError(f"{flag} {path} is one of the inputs to count: it would be overwritten")
-        if real in named:
-            raise UserError(f"{named[real]} and {flag} both name {path}: one would overwrite the other")
-        named[real] = flag
-    folders = {os.path.realpath(path) for path in args.images if path.is_dir()}
-    if args.overlay is not None and os.path.realpath(args.overlay) in folders:
-        raise UserError(f"--overlay {args.overlay} is a folder being counted: the overlays would be counted as smears "
-                        "next time; write them to another folder")
+def check_count_outputs(args: argparse.Namespace, inputs: list[Path]) -> None:
+    """``check_outputs``, and no overlays written into a folder being counted (the next count of that folder would
+    count them as smears)."""
+    from bcedge.atomic import check_writable
+
+    check_outputs(inputs, {"--json": args.json, "--csv": args.csv, "--jsonl": args.jsonl,
+                           "--overlay-video": args.overlay_video})
+    if args.overlay is not None:
+        check_writable(args.overlay, folder=True)
+        if os.path.realpath(args.overlay) in {os.path.realpath(path) for path in args.images if path.is_dir()}:
+            raise UserError(f"--overlay {args.overlay} is a folder being counted: the overlays would be counted as "
+                            "smears next time; write them to another folder")
 
 
 @command("count", "Count blood cells in images of any size, and videos frame by frame (no torch needed)")
@@ -87,20 +80,15 @@ def _count(p: argparse.ArgumentParser):
     add_stream_outputs(p, jsonl_default="none; each frame is in --json and the table")  # for videos
 
     def run(args) -> int:
-        from bcedge.atomic import atomic_write_json, atomic_write_text, check_writable
+        from bcedge.atomic import atomic_write_json, atomic_write_text
         from bcedge.report.counts import (build_report, error_entry, legend_notes, model_info, report_csv, report_table,
                                           result_entry)
-        from bcedge.report.names import escape_name, escape_text
+        from bcedge.report.names import escape_name
         from bcedge.report.overlay import overlay_path, write_source_overlay
         from bcedge.cli.live import count_video
         from bcedge.runtime.frame_sources import is_video_file
         from bcedge.runtime.frames import decode_cap
 
-        for output in (args.json, args.csv):
-            if output is not None:
-                check_writable(output)  # now, not after an hour of counting
-        if args.overlay is not None:
-            check_writable(args.overlay, folder=True)
         videos = [path for path in args.images if path.is_file() and is_video_file(path)]
         if len(videos) > 1 and (args.jsonl or args.overlay_video):
             raise UserError("--jsonl and --overlay-video take one video at a time")
@@ -109,7 +97,7 @@ def _count(p: argparse.ArgumentParser):
         if args.engine != "local" and videos:
             raise UserError(f"--engine {args.engine} counts images; count videos with --engine local ({videos[0]})")
         files, problems = image_inputs([path for path in args.images if path not in videos])
-        check_outputs_apart(args, files + videos)
+        check_count_outputs(args, files + videos)   # now, not after an hour of counting
         failed = [error_entry(path, exc) for path, exc in problems]
         for entry in failed:
             print(f"bcedge: skipped {entry['message']}", file=sys.stderr)
@@ -118,8 +106,8 @@ def _count(p: argparse.ArgumentParser):
             classes = list(counter.meta.class_names)
             for image_id, (path, name, result) in enumerate(outcomes, start=1):
                 if isinstance(result, Exception):  # unreadable, corrupt, too large: the input's fault
-                    progress.write(f"bcedge: skipped {escape_text(str(result))}")
                     failed.append(error_entry(path, result))
+                    progress.write(f"bcedge: skipped {failed[-1]['message']}")
                     continue
                 extra = {}
                 if args.overlay is not None:
@@ -132,8 +120,8 @@ def _count(p: argparse.ArgumentParser):
             try:
                 entries, interrupted = count_video(counter, video, args, len(images) + 1, sys.stdout)
             except (OSError, ValueError) as exc:  # unreadable: the input's fault
-                print(f"bcedge: skipped {escape_text(str(exc))}", file=sys.stderr)
                 failed.append(error_entry(video, exc))
+                print(f"bcedge: skipped {failed[-1]['message']}", file=sys.stderr)
                 continue
             images.extend(entries)
             if interrupted:  # Ctrl-C: report what was counted, count no further videos

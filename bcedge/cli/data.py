@@ -5,6 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from bcedge.cli.options import check_outputs
 from bcedge.cli.registry import UserError, command
 
 
@@ -42,7 +43,11 @@ def _data_stats(p: argparse.ArgumentParser):
 def _data_convert(p: argparse.ArgumentParser):
     _dataset_arguments(p)
     p.add_argument("--to", required=True, choices=["coco", "yolo"],
-                   help="output format (yolo: OUT is a folder; the split goes in as --split, default train)")
+                   help="output format (yolo: OUT is a folder; the split goes in as --out-split, else as --split, "
+                        "else train)")
+    p.add_argument("--out-split", default=None,
+                   help="the split to write (yolo), when it differs from the one read or the input has none "
+                        "(a COCO file)")
     p.add_argument("out", type=Path, help="output file, e.g. train.json, or folder for yolo")
     p.add_argument("--policy", choices=["keep", "drop", "fail"], default="keep",
                    help="what to do with invalid boxes/images (default keep: convert as is, report problems)")
@@ -54,12 +59,15 @@ def _data_convert(p: argparse.ArgumentParser):
         from bcedge.data.formats import writer
         from bcedge.data.validate import validate
 
+        if args.to == "coco":
+            check_outputs([args.path], {"OUT": args.out})
         dataset = load_dataset(args.path, args.split, args.fmt)
         report = validate(dataset, policy=args.policy, check_images=args.check_images)
         print(report.format(limit=20))
         write = writer(args.to)
-        takes_split = args.split and "split" in inspect.signature(write).parameters  # split-per-folder formats
-        out = write(dataset, args.out, split=args.split) if takes_split else write(dataset, args.out)
+        split = args.out_split or args.split
+        takes_split = split and "split" in inspect.signature(write).parameters  # split-per-folder formats
+        out = write(dataset, args.out, split=split) if takes_split else write(dataset, args.out)
         boxes = sum(len(r.boxes) for r in dataset.images)
         print(f"wrote {out}: {len(dataset)} images, {boxes} boxes, classes {', '.join(dataset.class_names)}")
         return 0

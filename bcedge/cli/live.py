@@ -8,6 +8,7 @@ from pathlib import Path
 from bcedge.cli.options import (
     add_model_options,
     add_scale_options,
+    check_outputs,
     positive_int,
     scale_options,
 )
@@ -108,6 +109,7 @@ def _live(p: argparse.ArgumentParser):
         from bcedge.runtime.frame_sources import open_frames
         from bcedge.runtime.live_stream import Policy, default_workers
 
+        check_outputs([args.source], {"--jsonl": args.jsonl, "--overlay-video": args.overlay_video})
         source = open_frames(args.source)
         policy = ("latest" if source.live else "all") if args.policy == "auto" else str(Policy.parse(args.policy))
         pace_fps = args.fps or (source.fps if args.realtime else None)

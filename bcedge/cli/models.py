@@ -73,6 +73,14 @@ def _train(p: argparse.ArgumentParser):
             print(json.dumps(cross_validate(cfg, data, args.out, args.folds), indent=2))
             return 0
         val = load_training_data(args.data[0], args.val_split, data.class_names) if args.val_split else None
+        if val is not None:   # evaluated padded to the input size, never resized: refuse now, not after an epoch
+            larger = [r for r in val.images if r.width > cfg.input_size[0] or r.height > cfg.input_size[1]]
+            if larger:
+                widest = max(r.width for r in val.images), max(r.height for r in val.images)
+                raise UserError(f"--val-split {args.val_split}: {len(larger)} images are larger than --input-size "
+                                f"{cfg.input_size[0]}x{cfg.input_size[1]} (e.g. {larger[0].image_path}, "
+                                f"{larger[0].width}x{larger[0].height}); give at least {widest[0]}x{widest[1]}, or "
+                                "evaluate the trained model with bcedge eval, which tiles")
         print(f"checkpoint: {train(cfg, data, args.out, val_data=val)}")
         return 0
 

@@ -1,8 +1,33 @@
-"""Arguments shared by several subcommands: their types, and the option groups that ``count``, ``watch``
-(and ``eval``) add alike, so each option has one name, one default and one help text."""
+"""Arguments shared by several subcommands: their types, the option groups that ``count``, ``watch``
+(and ``eval``) add alike, so each option has one name, one default and one help text, and the check every
+command makes of its output paths before any work."""
 from __future__ import annotations
 
 import argparse
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from bcedge.cli.registry import UserError
+
+
+def check_outputs(inputs: Iterable[str | Path | None], outputs: Mapping[str, str | Path | None]) -> None:
+    """Before any work: every output (option -> path) can be written, none is one of the inputs, and no two name
+    one file. ``realpath``: a link to an input is that input, and a symlink loop does not raise."""
+    from bcedge.atomic import check_writable
+
+    to_read = {os.path.realpath(path) for path in inputs if path is not None}
+    named: dict[str, str] = {}
+    for option, path in outputs.items():
+        if path is None:
+            continue
+        check_writable(path)
+        real = os.path.realpath(path)
+        if real in to_read:
+            raise UserError(f"{option} {path} is one of the inputs: it would be overwritten")
+        if real in named:
+            raise UserError(f"{named[real]} and {option} both name {path}: one would overwrite the other")
+        named[real] = option
 
 
 def input_size(text: str) -> tuple[int, int]:

@@ -98,7 +98,11 @@ def failed_entry(path: str, error: str, message: str, status: str = "skipped", *
 
 
 def error_entry(path: Any, exc: BaseException, status: str = "skipped") -> dict[str, Any]:
-    return failed_entry(escape_name(path), type(exc).__name__, str(exc), status)
+    """``failed_entry`` of the error ``path`` raised; its message names the file (prefixed where it did not)."""
+    message = str(exc)
+    if str(path) not in message:
+        message = f"{path}: {message}"
+    return failed_entry(escape_name(path), type(exc).__name__, message, status)
 
 
 def build_report(images: Sequence[dict], failed: Sequence[dict], model: dict[str, Any],

@@ -152,8 +152,14 @@ class Counter:
 
     def _tile_size(self, tile: str | tuple[int, int]) -> tuple[int, int] | None:
         """A fixed-input model sees exactly its input size, so tiles are that size. A dynamic-input
-        model takes any multiple of its stride: ``auto`` chooses per image (``runtime.tilesize``)."""
+        model takes any multiple of its stride: ``auto`` chooses per image (``runtime.tilesize``). ``tile`` may be
+        (w, h) or "WxH", as the CLI takes it."""
         size = tuple(self.meta.input_size)
+        if isinstance(tile, str) and tile != "auto":
+            sides = tile.lower().split("x")
+            if len(sides) != 2 or not all(side.strip().isdigit() for side in sides):
+                raise ValueError(f"tile {tile!r}: expected 'auto', WIDTHxHEIGHT (e.g. 512x512) or (width, height)")
+            tile = tuple(int(side) for side in sides)
         if self.meta.dynamic_input:
             if tile in ("auto", None):
                 return None

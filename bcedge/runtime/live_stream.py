@@ -17,6 +17,11 @@ thread's frames/s, on the quiet machine 90% and 16 ms more latency (``benchmarks
 ``default_workers`` gives 2 only where there are more than 2 cores.
 
 ``FrameStream.stop()`` (e.g. on Ctrl-C) lets the frame being counted finish, then ends the stream.
+
+The reader runs ahead of the caller by up to ``depth`` frames plus one per counting thread; when the caller stops
+early (``break``), those are dropped and the source is closed (a generator too). A source blocked in its own
+read (a camera waiting for its trigger) is not waited for: the caller's loop ends at once, and the reader
+thread ends, closing the source, when that read returns.
 """
 from __future__ import annotations
 
@@ -296,10 +301,10 @@ class FrameStream:
         self._started = True
         handoff = _Latest(self.stats) if self.policy.kind == "latest" else _Queue(self.depth)
         results = _InOrder(self.depth + self.workers)
-        threads = [threading.Thread(target=self._read, args=(handoff,), daemon=True, name="bcedge-frames")]
-        threads += [threading.Thread(target=self._count, args=(handoff, results), daemon=True, name=f"bcedge-count{i}")
+        reader = threading.Thread(target=self._read, args=(handoff,), daemon=True, name="bcedge-frames")
+        counting = [threading.Thread(target=self._count, args=(handoff, results), daemon=True, name=f"bcedge-count{i}")
                     for i in range(self.workers)]
-        yield from drain(lambda: results.get(self._abort), threads, self._abort)
+        yield from drain(lambda: results.get(self._abort), counting, self._abort, detached=(reader,))
 
 
 def stream(counter: Any, frames: Any, policy: str | Policy = "all", depth: int = 2,

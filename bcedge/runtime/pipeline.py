@@ -20,11 +20,13 @@ class Failure:
         self.exc = exc
 
 
-def drain(get: Callable[[], Any], threads: list[threading.Thread], stop: threading.Event) -> Iterator[Any]:
-    """Start ``threads`` and yield what ``get`` returns until ``DONE``; a ``Failure`` is raised here.
-    However the consumer stops (done, error, or closing the generator), ``stop`` is set and the
-    threads are joined."""
-    for thread in threads:
+def drain(get: Callable[[], Any], threads: list[threading.Thread], stop: threading.Event,
+          detached: tuple[threading.Thread, ...] = ()) -> Iterator[Any]:
+    """Start ``threads`` (and ``detached``) and yield what ``get`` returns until ``DONE``; a ``Failure`` is raised
+    here. However the consumer stops (done, error, or closing the generator), ``stop`` is set and ``threads`` are
+    joined. ``detached`` daemon threads are not waited for: one blocked in a caller's source (a camera awaiting its
+    trigger) ends after that read returns, and the consumer should not wait for it."""
+    for thread in (*threads, *detached):
         thread.start()
     try:
         while True:

@@ -45,8 +45,8 @@ def choose_tile(width: int, height: int, overlap: int, stride: int = 32, cost: T
     best = None
     for side in range(max(MIN_SIDE, round_up(overlap + stride, stride)), max_side + 1, stride):
         tile_w, tile_h = min(side, round_up(width, stride)), min(side, round_up(height, stride))
-        if min(tile_w, tile_h) <= overlap:
-            continue
+        if (width > tile_w and tile_w <= overlap) or (height > tile_h and tile_h <= overlap):
+            continue   # tiles overlap only along a side the image is cut along: a strip's one row of tiles needs none
         tiles = tiles_along(width, tile_w, overlap) * tiles_along(height, tile_h, overlap)
         predicted = cost.predict_ms(tile_w, tile_h, tiles)
         if best is None or predicted < best[0] - 1e-9:

@@ -104,8 +104,8 @@ class TileGrid:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if int(overlap) != overlap or overlap < 0:
             raise ValueError(f"overlap must be a non-negative integer, got {overlap!r}")
-        if overlap >= min(tile_w, tile_h):
-            raise ValueError(
+        if (image_w > tile_w and overlap >= tile_w) or (image_h > tile_h and overlap >= tile_h):
+            raise ValueError(   # along a side one tile covers there is no seam, and no overlap is needed
                 f"overlap {overlap} must be smaller than the tile ({tile_w}x{tile_h}): tiles would not advance"
             )
         image_w, image_h, tile_w, tile_h, overlap = map(int, (image_w, image_h, tile_w, tile_h, overlap))

@@ -48,6 +48,23 @@ def test_an_image_that_fits_is_one_exact_tile_rounded_to_the_stride():
     assert choose_tile(64, 1000, overlap=140, max_side=1024) == (64, 1024)
 
 
+def test_a_strip_narrower_than_the_overlap_is_one_row_of_tiles():
+    """A long, thin image (a slide's scan line, a cropped strip): no seam runs along it, so its short side needs
+    no overlap; the tiles overlap along its length only, and each cell lies whole in some tile."""
+    from bcedge.runtime.tiling import TileGrid
+
+    for width, height in ((6400, 64), (64, 6400), (1100, 100)):
+        tile_w, tile_h = choose_tile(width, height, overlap=140)
+        grid = TileGrid.plan(width, height, tile_w, tile_h, 140)
+        assert (grid.n_rows if width > height else grid.n_cols) == 1
+        along = grid.xs if width > height else grid.ys
+        side = tile_w if width > height else tile_h
+        assert all(b - a <= side - 140 for a, b in zip(along[:-1], along[1:]))          # overlaps of >= 140 px
+        assert max(along) + side >= max(width, height)                                  # the whole length covered
+    with pytest.raises(ValueError, match="tiles would not advance"):
+        TileGrid.plan(1000, 1000, 128, 128, 140)
+
+
 def test_large_images_get_the_cheapest_tile_for_the_cost_model():
     flat = TileCost(fixed_ms=0.0, ms_per_mpx=100.0)          # only pixels count: overlap waste decides
     costly_launch = TileCost(fixed_ms=500.0, ms_per_mpx=1.0)  # a big per-tile cost: fewest tiles win

@@ -142,3 +142,26 @@ def test_with_two_threads_a_failure_comes_after_the_frames_before_it():
         for result in FrameStream(FailsAtFive(), [squares_frame(i) for i in range(10)], workers=2):
             seen.append(result.frame_index)
     assert seen == [0, 1, 2, 3, 4]
+
+
+def test_leaving_the_loop_does_not_wait_for_a_source_blocked_in_its_read():
+    """A triggered camera waits for its next trigger inside the caller's source; breaking out must not wait for it.
+    The reader thread ends, and the source is closed, once that read returns."""
+    released, closed = threading.Event(), threading.Event()
+
+    def triggered():
+        try:
+            yield squares_frame(0)
+            released.wait(10)          # no trigger until the test says so
+            yield squares_frame(1)
+        finally:
+            closed.set()
+
+    started = time.perf_counter()
+    for _ in Counter.stream(FrameCounter(), triggered()):
+        break
+    assert time.perf_counter() - started < 2.0 and not closed.is_set()
+    released.set()
+    assert closed.wait(5)
+    time.sleep(0.2)
+    assert not [t for t in threading.enumerate() if t.name.startswith("bcedge-")]
