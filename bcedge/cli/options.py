@@ -32,11 +32,12 @@ def check_outputs(inputs: Iterable[str | Path | None], outputs: Mapping[str, str
 
 def input_size(text: str) -> tuple[int, int]:
     """``640x480`` -> (640, 480), for argparse ``type=``."""
+    from bcedge.runtime.tiling import size_from_text
+
     try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 640x480, got {text!r}") from None
-    return width, height
+        return size_from_text(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def tile_option(text: str):

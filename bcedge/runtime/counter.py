@@ -39,7 +39,7 @@ from bcedge.runtime.resample import CropSource, ResampledSource, central_window
 from bcedge.runtime.scale_prior import central_square, shared_prior
 from bcedge.runtime.sources import ArraySource, ImageSource, iter_tiles, open_image
 from bcedge.runtime.tilesize import MAX_SIDE, TileCost, choose_tile
-from bcedge.runtime.tiling import Tile, TileGrid, choose_overlap
+from bcedge.runtime.tiling import Tile, TileGrid, choose_overlap, size_from_text
 
 TileHook = Callable[[Tile, Detections], None]   # (tile, its decoded detections in tile pixels)
 # where an auto scale's first guess came from (also said in a fallback's note)
@@ -156,10 +156,11 @@ class Counter:
         (w, h) or "WxH", as the CLI takes it."""
         size = tuple(self.meta.input_size)
         if isinstance(tile, str) and tile != "auto":
-            sides = tile.lower().split("x")
-            if len(sides) != 2 or not all(side.strip().isdigit() for side in sides):
-                raise ValueError(f"tile {tile!r}: expected 'auto', WIDTHxHEIGHT (e.g. 512x512) or (width, height)")
-            tile = tuple(int(side) for side in sides)
+            try:
+                tile = size_from_text(tile)
+            except ValueError:
+                raise ValueError(f"tile {tile!r}: expected 'auto', WIDTHxHEIGHT (e.g. 512x512) "
+                                 "or (width, height)") from None
         if self.meta.dynamic_input:
             if tile in ("auto", None):
                 return None

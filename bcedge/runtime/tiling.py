@@ -19,6 +19,14 @@ from typing import Iterator
 import numpy as np
 
 
+def size_from_text(text: str) -> tuple[int, int]:
+    """``"640x480"`` -> (640, 480): a tile or input size as the CLI and ``Counter(tile=...)`` take it."""
+    sides = text.lower().split("x")
+    if len(sides) != 2 or not all(side.strip().isdigit() for side in sides):
+        raise ValueError(f"expected WIDTHxHEIGHT such as 640x480, got {text!r}")
+    return int(sides[0]), int(sides[1])
+
+
 @dataclass(frozen=True)
 class Tile:
     """One tile: the image region it reads, its core, and the padding up to the tile size.
